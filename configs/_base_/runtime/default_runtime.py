@@ -1,0 +1,18 @@
+"""Runtime defaults shared by every EarthMind training config."""
+from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook)
+
+default_hooks = dict(
+    timer=dict(type=IterTimerHook),
+    logger=dict(type=LoggerHook, interval=10, log_metric_by_epoch=False),
+    param_scheduler=dict(type=ParamSchedulerHook),
+    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
+    sampler_seed=dict(type=DistSamplerSeedHook),
+)
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+log_processor = dict(by_epoch=False, window_size=1)
+log_level = 'INFO'
+visualizer = None
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,22 @@
+"""Tiny EarthMind trained on the sample scene-classification data (CPU, minutes).
+
+The embedded default: ``tools/dist.sh train configs/earthmind/earthmind_tiny_1xb8_30e_sample-cls.py 1``.
+The ViT, projector and LLM are trained from random weights, so a high learning
+rate is used; with real weights use the 4B recipes.
+"""
+from mmengine.config import read_base
+
+with read_base():
+    from .._base_.datasets.sample_classification import *  # noqa: F401,F403
+    from .._base_.runtime.default_runtime import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+
+lr = 1e-3
+max_epochs = 30
+
+optim_wrapper['optimizer']['lr'] = lr
+param_scheduler[0]['end'] = warmup_ratio * max_epochs
+param_scheduler[1]['begin'] = warmup_ratio * max_epochs
+param_scheduler[1]['end'] = max_epochs
+train_cfg['max_epochs'] = max_epochs
+default_hooks['checkpoint']['interval'] = 80

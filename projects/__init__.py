@@ -1,0 +1,1 @@
+"""OpenMMLab-style ``projects`` namespace holding the EarthMind package."""

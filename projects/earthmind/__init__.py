@@ -1,0 +1,1 @@
+"""EarthMind: config-driven training of Earth-observation multimodal LLMs."""

@@ -1,0 +1,207 @@
+"""A dataset of image (or text-only) conversations in the LLaVA-style record format."""
+import json
+import logging
+import os
+from collections import Counter
+
+from mmcv.transforms import Compose
+from mmengine.logging import print_log
+from torch.utils.data import Dataset
+
+from projects.earthmind.registry import DATASETS, TRANSFORMS
+
+from .conversation import ConversationFormatError, SequenceTooLongError, encode_conversation
+from .raster_io import raster_shape
+from .templates import check_template_tokens, get_template
+from .tiling import num_tiles_for_shape
+from .tokenizer_builder import build_tokenizer
+
+# Reasons a record can be rejected, as counted in ``skip_counts``.
+MALFORMED_RECORD = 'malformed record'
+MISSING_IMAGE = 'missing image file'
+UNREADABLE_RASTER = 'unreadable raster'
+MALFORMED_CONVERSATION = 'malformed conversation'
+TOO_LONG = 'longer than max_length'
+
+_MAX_LISTED_ERRORS = 10
+
+
+class _BadRecord(Exception):
+
+    def __init__(self, reason, problem):
+        super().__init__(problem)
+        self.reason = reason
+        self.problem = problem
+
+
+@DATASETS.register_module()
+class EarthMindConversationDataset(Dataset):
+    """Conversations about EO images, validated up front.
+
+    Every record is checked when the dataset is built: the image file exists, its
+    header is readable, the conversation is well-formed, and the whole sequence
+    (text plus ``num_tiles_for_shape(...) * tokens_per_tile`` image tokens) fits
+    ``max_length``. The tiling and tokenizer arguments must match the pipeline's
+    ``DynamicTiling`` and ``EncodeConversation`` (``__getitem__`` checks that the
+    pipeline's sequence has the validated length).
+
+    Args:
+        data_file (str): JSON list of records (see ``data/README.md``); a relative
+            path is taken relative to ``data_root`` (like mmengine's ``ann_file``).
+        data_root (str): Folder that ``data_file`` and the records' ``image`` paths
+            are relative to.
+        pipeline (list[dict | Callable]): Transforms (configs are built from
+            ``TRANSFORMS``), ending with ``PackInputs``.
+        tokenizer (dict | PreTrainedTokenizerBase): Tokenizer or its config.
+        template (str | ChatTemplate): Chat template matching the LLM.
+        tokens_per_tile (int): LLM tokens per image tile.
+        tile_size (int): Tile side in pixels.
+        min_tiles (int): Fewest grid tiles.
+        max_tiles (int): Most grid tiles.
+        use_thumbnail (bool): Whether grids of more than one tile get a thumbnail.
+        max_length (int): Longest allowed sequence.
+        skip_bad_records (bool): False: a bad record raises one ValueError listing the
+            bad records. True: bad records are skipped, counted per reason in
+            ``skip_counts`` and summarised in the log.
+        max_records (int | None): Use only the first ``max_records`` records of the
+            file (logged), e.g. for quick runs.
+
+    Attributes:
+        lengths (list[int]): Token length of each kept sample, image tokens included
+            (for length-grouped sampling: ``length_property='lengths'``).
+        skip_counts (Counter): Skipped records per reason.
+    """
+
+    def __init__(self, data_file, data_root, pipeline, tokenizer, template, tokens_per_tile, tile_size, min_tiles,
+                 max_tiles, use_thumbnail, max_length, skip_bad_records=False, max_records=None):
+        self.data_root = os.fspath(data_root)
+        self.data_file = os.path.join(self.data_root, os.fspath(data_file))
+        self.tokenizer = build_tokenizer(tokenizer)
+        self.template = get_template(template)
+        check_template_tokens(self.tokenizer, self.template)
+        self.tokens_per_tile = tokens_per_tile
+        self.tiling = dict(tile_size=tile_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail)
+        self.max_length = max_length
+        self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
+
+        records = self._load_records(max_records)
+        self.records, self.lengths, self.skip_counts = [], [], Counter()
+        bad = []
+        for index, record in enumerate(records):
+            try:
+                length = self._validate(record)
+            except _BadRecord as err:
+                bad.append((index, record, err))
+                self.skip_counts[err.reason] += 1
+                continue
+            self.records.append((index, record))
+            self.lengths.append(length)
+        if bad and not skip_bad_records:
+            raise ValueError(self._bad_records_message(bad, len(records)))
+        if bad:
+            print_log(self._skip_summary(bad, len(records)), logger='current', level=logging.WARNING)
+        if not self.records:
+            raise ValueError(f'{self.data_file}: no usable records')
+
+    def _load_records(self, max_records):
+        if not os.path.isfile(self.data_file):
+            raise FileNotFoundError(f'Data file not found: {self.data_file}')
+        with open(self.data_file, encoding='utf-8') as f:
+            try:
+                records = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(f'{self.data_file}: not valid JSON ({err})') from err
+        if not isinstance(records, list):
+            raise ValueError(f'{self.data_file}: expected a JSON list of records, got {type(records).__name__}')
+        if max_records is not None and max_records < len(records):
+            print_log(f'{self.data_file}: using the first {max_records} of {len(records)} records (max_records)',
+                      logger='current')
+            records = records[:max_records]
+        return records
+
+    def _image_path(self, record):
+        image = record.get('image')
+        return None if image is None else os.path.join(self.data_root, image)
+
+    def _validate(self, record):
+        """Return the record's token length, or raise _BadRecord."""
+        if not isinstance(record, dict) or 'conversations' not in record:
+            raise _BadRecord(MALFORMED_RECORD, 'a record must be a dict with "conversations"')
+        image = record.get('image')
+        if image is not None and not isinstance(image, str):
+            raise _BadRecord(MALFORMED_RECORD, f'"image" must be a path string, got {image!r}')
+        system = record.get('system')
+        if system is not None and not isinstance(system, str):
+            raise _BadRecord(MALFORMED_RECORD, f'"system" must be a string, got {system!r}')
+        num_image_tokens = 0
+        path = self._image_path(record)
+        if path is not None:
+            try:
+                shape = raster_shape(path)
+            except FileNotFoundError as err:
+                raise _BadRecord(MISSING_IMAGE, str(err)) from err
+            except ValueError as err:
+                raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
+            num_image_tokens = num_tiles_for_shape(shape.height, shape.width, **self.tiling) * self.tokens_per_tile
+        try:
+            input_ids, _ = encode_conversation(record['conversations'], self.tokenizer, self.template,
+                                               num_image_tokens, self.max_length, system=system,
+                                               record_id=record.get('id'))
+        except ConversationFormatError as err:
+            raise _BadRecord(MALFORMED_CONVERSATION, str(err)) from err
+        except SequenceTooLongError as err:
+            raise _BadRecord(TOO_LONG, str(err)) from err
+        return len(input_ids)
+
+    @staticmethod
+    def _describe(index, record, err):
+        record_id = record.get('id') if isinstance(record, dict) else None
+        return f'record {index} (id={record_id!r}): {err.reason}: {err.problem}'
+
+    def _bad_records_message(self, bad, total):
+        lines = [f'{self.data_file}: {len(bad)} of {total} records are bad '
+                 f'({", ".join(f"{reason}: {n}" for reason, n in sorted(self.skip_counts.items()))}); '
+                 'fix them or set skip_bad_records=True to skip them:']
+        lines += [f'  {self._describe(*item)}' for item in bad[:_MAX_LISTED_ERRORS]]
+        if len(bad) > _MAX_LISTED_ERRORS:
+            lines.append(f'  ... and {len(bad) - _MAX_LISTED_ERRORS} more bad records')
+        return '\n'.join(lines)
+
+    def _skip_summary(self, bad, total):
+        lines = [f'{self.data_file}: skipped {len(bad)} of {total} records (skip_bad_records=True):']
+        first_per_reason = {}
+        for item in bad:
+            first_per_reason.setdefault(item[2].reason, item)
+        for reason, count in sorted(self.skip_counts.items()):
+            lines.append(f'  {reason}: {count}, e.g. {self._describe(*first_per_reason[reason])}')
+        return '\n'.join(lines)
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, idx):
+        """Run the pipeline on sample ``idx``.
+
+        Returns:
+            dict: ``input_ids``, ``labels``, ``pixel_values``, ``num_image_tokens``, ``meta``.
+
+        Raises:
+            FileNotFoundError | ValueError: Naming the data file, the record and the
+                problem (e.g. a raster that fails to read).
+            RuntimeError: If the pipeline's sequence length differs from the validated one
+                (tiling or tokenizer settings of the pipeline and the dataset differ).
+        """
+        index, record = self.records[idx]
+        results = dict(index=index, record_id=record.get('id'), img_path=self._image_path(record),
+                       conversations=record['conversations'], system=record.get('system'))
+        try:
+            sample = self.pipeline(results)
+        except (FileNotFoundError, ValueError) as err:
+            error_type = FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError
+            raise error_type(f'{self.data_file}: record {index} (id={record.get("id")!r}): {err}') from err
+        if sample['input_ids'].shape[0] != self.lengths[idx]:
+            raise RuntimeError(
+                f'{self.data_file}: record {index} (id={record.get("id")!r}): the pipeline made '
+                f'{sample["input_ids"].shape[0]} tokens but validation computed {self.lengths[idx]}; the dataset and '
+                'its DynamicTiling/EncodeConversation transforms must use the same tiling, tokenizer and template')
+        return sample

@@ -1,0 +1,110 @@
+"""Fixes for the known breakages of the pinned stack, applied in one place.
+
+torch 2.14, mmengine 0.10.6, xtuner 0.2.0 and DeepSpeed 0.16 were not released
+together; ``../shared/DESIGN.md`` section 3 lists what breaks between them. Each
+fix below is narrow, named after the breakage it repairs, and idempotent.
+:func:`apply_stack_patches` is called by ``tools/train.py`` and ``tools/test.py``
+before anything is built. Fixes that are choices of configuration rather than
+patches (optimizer wrapper, DeepSpeed dtype, dist backend) live in
+:mod:`projects.earthmind.engine.launch_config`.
+"""
+import functools
+import importlib.util
+import sys
+
+import numpy as np
+import torch
+
+_APPLIED = False
+
+
+def _allow_mmengine_checkpoint_globals():
+    """Allow-list the classes mmengine stores in its own checkpoints.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default; mmengine's resume
+    then fails on the message hub's ``HistoryBuffer``, on ``ConfigDict`` and on
+    the numpy scalars kept in the log buffers. Only these types are allowed, so
+    arbitrary pickles are still refused. ``HistoryBuffer`` pickles its statistics
+    methods as ``getattr(HistoryBuffer, 'mean')``: ``getattr`` is allowed because
+    the restricted unpickler still refuses to *call* whatever it returns unless
+    that is itself allow-listed.
+    """
+    from mmengine.config import ConfigDict
+    from mmengine.logging import HistoryBuffer
+
+    safe = [
+        HistoryBuffer, ConfigDict, getattr, np.ndarray, np.dtype, np._core.multiarray._reconstruct,
+        np._core.multiarray.scalar, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+        type(np.dtype(np.int64)), np.float64, np.float32, np.int64
+    ]
+    torch.serialization.add_safe_globals(safe)
+
+
+def _skip_cuda_set_device_without_gpu(init_fn):
+    """Wrap an mmengine dist initialiser so it runs on machines without CUDA.
+
+    mmengine 0.10 calls ``torch.cuda.set_device(local_rank)`` unconditionally
+    before ``init_process_group``, so multi-process CPU (gloo) runs die. Where
+    no CUDA device exists the call is skipped; everything else is unchanged.
+    """
+
+    @functools.wraps(init_fn)
+    def wrapper(*args, **kwargs):
+        if torch.cuda.is_available():
+            return init_fn(*args, **kwargs)
+        original = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            return init_fn(*args, **kwargs)
+        finally:
+            torch.cuda.set_device = original
+
+    wrapper.__earthmind_patched__ = True
+    return wrapper
+
+
+def _patch_mmengine_dist_init():
+    from mmengine.dist import utils as dist_utils
+
+    for name in ('_init_dist_pytorch', '_init_dist_slurm'):
+        fn = getattr(dist_utils, name)
+        if not getattr(fn, '__earthmind_patched__', False):
+            setattr(dist_utils, name, _skip_cuda_set_device_without_gpu(fn))
+
+
+def _import_bitsandbytes_without_triton_kernels():
+    """Import bitsandbytes 0.45.0 beside the triton that torch 2.14 brings.
+
+    xtuner pins ``bitsandbytes==0.45.0``, whose optional triton int8 kernels
+    import ``triton.ops``, a module triton 3.x removed; peft imports bitsandbytes
+    whenever it is installed, so LoRA could not be set up at all. When that exact
+    failure happens, bitsandbytes is imported again with triton reported absent
+    to it, which only switches those unused kernels off.
+    """
+    try:
+        import bitsandbytes  # noqa: F401
+        return
+    except ModuleNotFoundError as error:
+        if error.name != 'triton.ops':
+            raise
+    # The failed import left half-initialised submodules behind.
+    for name in [m for m in sys.modules if m == 'bitsandbytes' or m.startswith('bitsandbytes.')]:
+        del sys.modules[name]
+    find_spec = importlib.util.find_spec
+    importlib.util.find_spec = lambda name, *args, **kwargs: (None if name == 'triton' else find_spec(
+        name, *args, **kwargs))
+    try:
+        import bitsandbytes  # noqa: F401,F811
+    finally:
+        importlib.util.find_spec = find_spec
+
+
+def apply_stack_patches():
+    """Apply every stack fix once per process."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _allow_mmengine_checkpoint_globals()
+    _patch_mmengine_dist_init()
+    _import_bitsandbytes_without_triton_kernels()
+    _APPLIED = True

@@ -1,0 +1,443 @@
+"""EarthMind vision-language model: InternViT -> pixel shuffle -> MLP projector -> causal LLM.
+
+Submodules carry InternVL's names (``vision_model``, ``mlp1``, ``language_model``), so without LoRA the state
+dict keys are those of an InternVL checkpoint.
+"""
+import copy
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.utils import get_object_from_string
+from peft import PeftModel, get_peft_model
+from torch import nn
+
+from projects.earthmind.registry import MODELS
+from projects.earthmind.utils.special_tokens import add_special_tokens, image_context_token_id
+
+from .internvl_checkpoint import InternVLParts, load_internvl_checkpoint, resolve_dtype
+from .projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
+
+IGNORE_INDEX = -100
+IMAGE_FEATURE_ABLATIONS = (None, 'zero')
+
+
+def _resolve_type(obj_type):
+    if callable(obj_type):
+        return obj_type
+    obj = MODELS.get(obj_type)
+    if obj is None and '.' in obj_type:
+        obj = get_object_from_string(obj_type)
+    if obj is None:
+        raise ValueError(f'Cannot resolve config type {obj_type!r}: not registered and not an importable path')
+    return obj
+
+
+def _build_nested(value):
+    # Only dicts whose type is a callable are built: string types such as rope_scaling={'type': 'linear'}
+    # are plain settings.
+    if isinstance(value, dict):
+        built = {k: _build_nested(v) for k, v in value.items()}
+        if callable(built.get('type')):
+            return built.pop('type')(**built)
+        return built
+    if isinstance(value, (list, tuple)):
+        return type(value)(_build_nested(v) for v in value)
+    return value
+
+
+def build_from_cfg(cfg):
+    """Build ``cfg`` when it is a ``dict(type=..., **kwargs)``; return any other object unchanged.
+
+    ``type`` may be a callable, a name registered in ``MODELS`` or a dotted import path. Nested dicts with a
+    callable ``type`` are built first (e.g. ``config=dict(type=Qwen2Config, ...)``).
+    """
+    if not isinstance(cfg, dict):
+        return cfg
+    if 'type' not in cfg:
+        raise ValueError(f'Config dict has no "type": {cfg}')
+    kwargs = {k: _build_nested(v) for k, v in cfg.items() if k != 'type'}
+    return _resolve_type(cfg['type'])(**kwargs)
+
+
+def _linear_leaf_names(module, exclude=()):
+    names = set()
+    for name, sub in module.named_modules():
+        leaf = name.rsplit('.', 1)[-1]
+        if isinstance(sub, nn.Linear) and leaf not in exclude:
+            names.add(leaf)
+    return sorted(names)
+
+
+def _unwrap(module):
+    return module.get_base_model() if isinstance(module, PeftModel) else module
+
+
+def _sample_name(meta, index):
+    if meta is not None and index < len(meta) and isinstance(meta[index], dict):
+        record = meta[index].get('id', meta[index].get('index'))
+        if record is not None:
+            return f'sample {index} (id {record!r})'
+    return f'sample {index}'
+
+
+@MODELS.register_module()
+class EarthMindModel(BaseModel):
+    """InternVL-style multimodal LLM for Earth observation.
+
+    Args:
+        vision_encoder (dict | nn.Module | None): Vision encoder (e.g. :class:`InternViT` or a config for
+            ``load_intern_vit``). It must expose ``hidden_size``, ``image_size``, ``patch_size`` and
+            ``forward(pixel_values, output_hidden_states=False)``. None with ``pretrained_internvl``.
+        llm (dict | nn.Module | None): Causal LM or its config (``AutoModelForCausalLM.from_config`` /
+            ``from_pretrained``). None with ``pretrained_internvl``.
+        tokenizer (dict | PreTrainedTokenizerBase): Tokenizer or its config; EarthMind special tokens are added.
+        downsample_ratio (float): Pixel-shuffle ratio (0.5 merges 2x2 patches).
+        select_layer (int): ViT hidden state fed to the projector (-1 = last layer; InternVL convention).
+        freeze_vision_encoder (bool): Freeze ``vision_model``.
+        freeze_llm (bool): Freeze ``language_model``.
+        freeze_projector (bool): Freeze ``mlp1``.
+        llm_lora (dict | LoraConfig | None): LoRA on the LLM (peft). ``target_modules=None`` means every linear
+            layer but the output head. ``modules_to_save`` makes whole modules trainable.
+        vision_lora (dict | LoraConfig | None): LoRA on the ViT; ``target_modules=None`` means every linear layer.
+        gradient_checkpointing (bool): Recompute activations in the ViT and the LLM during backward.
+        pretrained_internvl (str | dict | None): InternVL folder (or a config building ``InternVLParts``, e.g.
+            ``dict(type=load_internvl_checkpoint, folder=..., attn_implementation='eager')``) providing the
+            ViT, projector and LLM; its ``downsample_ratio``/``select_layer`` must equal the arguments.
+        image_feature_ablation (str | None): ``'zero'`` replaces the projected visual tokens by zeros before
+            the LLM (control run for learning checks); None keeps them.
+        torch_dtype (torch.dtype | str | None): Cast all weights (before LoRA) to this dtype.
+        generation_cfg (dict | None): Defaults for ``mode='predict'``: ``max_new_tokens`` (64),
+            ``stop_words`` (strings that are single tokens; default the tokenizer's eos) and any other
+            keyword of Hugging Face ``generate``.
+        data_preprocessor (dict | nn.Module | None): mmengine data preprocessor (moves the batch to the device).
+        init_cfg (dict | None): Unused by this model (weights are initialised at construction); kept for mmengine.
+    """
+
+    def __init__(self,
+                 vision_encoder=None,
+                 llm=None,
+                 tokenizer=None,
+                 downsample_ratio=0.5,
+                 select_layer=-1,
+                 freeze_vision_encoder=False,
+                 freeze_llm=False,
+                 freeze_projector=False,
+                 llm_lora=None,
+                 vision_lora=None,
+                 gradient_checkpointing=False,
+                 pretrained_internvl=None,
+                 image_feature_ablation=None,
+                 torch_dtype=None,
+                 generation_cfg=None,
+                 data_preprocessor=None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if image_feature_ablation not in IMAGE_FEATURE_ABLATIONS:
+            raise ValueError(f'image_feature_ablation must be one of {IMAGE_FEATURE_ABLATIONS}, '
+                             f'got {image_feature_ablation!r}')
+        if tokenizer is None:
+            raise ValueError('EarthMindModel needs a tokenizer (object or config dict)')
+        self.tokenizer = build_from_cfg(tokenizer)
+        self.downsample_ratio = downsample_ratio
+        self.select_layer = select_layer
+        self.image_feature_ablation = image_feature_ablation
+
+        vision_model, projector, language_model = self._build_parts(vision_encoder, llm, pretrained_internvl)
+        add_special_tokens(self.tokenizer)
+        if len(self.tokenizer) > language_model.get_input_embeddings().num_embeddings:
+            # Only grows: rows past len(tokenizer) (e.g. Qwen's padded vocabulary) are kept, never dropped.
+            language_model.resize_token_embeddings(len(self.tokenizer))
+        self.img_context_token_id = image_context_token_id(self.tokenizer)
+        self.tokens_per_tile = tokens_per_tile(vision_model.image_size, vision_model.patch_size, downsample_ratio)
+
+        dtype = resolve_dtype(torch_dtype)
+        if dtype is not None:
+            for module in (vision_model, projector, language_model):
+                module.to(dtype)
+        for module, frozen in ((vision_model, freeze_vision_encoder), (projector, freeze_projector),
+                               (language_model, freeze_llm)):
+            if frozen:
+                module.requires_grad_(False)
+        if gradient_checkpointing:
+            vision_model.gradient_checkpointing_enable()
+            language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
+        if vision_lora is not None:
+            vision_model = self._apply_lora(vision_model, vision_lora, exclude=())
+        if llm_lora is not None:
+            head = language_model.get_output_embeddings()
+            head_names = {n.rsplit('.', 1)[-1] for n, m in language_model.named_modules() if m is head}
+            language_model = self._apply_lora(language_model, llm_lora, exclude=head_names)
+
+        self.vision_model = vision_model
+        self.mlp1 = projector
+        self.language_model = language_model
+        self.generation_cfg = self._parse_generation_cfg(generation_cfg or {})
+
+    def _build_parts(self, vision_encoder, llm, pretrained_internvl):
+        if pretrained_internvl is None:
+            if vision_encoder is None or llm is None:
+                raise ValueError('Give vision_encoder and llm, or pretrained_internvl')
+            vision_model = build_from_cfg(vision_encoder)
+            language_model = build_from_cfg(llm)
+            projector = build_mlp_projector(vision_model.hidden_size, language_model.config.hidden_size,
+                                            self.downsample_ratio)
+            return vision_model, projector, language_model
+        if vision_encoder is not None or llm is not None:
+            raise ValueError('pretrained_internvl provides the vision encoder and the LLM: '
+                             'leave vision_encoder and llm unset')
+        if isinstance(pretrained_internvl, str):
+            parts = load_internvl_checkpoint(pretrained_internvl)
+        else:
+            parts = build_from_cfg(pretrained_internvl)
+        if not isinstance(parts, InternVLParts):
+            raise TypeError(f'pretrained_internvl must give InternVLParts, got {type(parts).__name__}')
+        for name, ours, theirs in (('downsample_ratio', self.downsample_ratio, parts.downsample_ratio),
+                                   ('select_layer', self.select_layer, parts.select_layer)):
+            if ours != theirs:
+                raise ValueError(f'{name}={ours} but the InternVL checkpoint was trained with {theirs}')
+        return parts.vision_model, parts.projector, parts.llm
+
+    @staticmethod
+    def _apply_lora(module, lora_cfg, exclude):
+        lora_cfg = copy.deepcopy(build_from_cfg(lora_cfg))
+        if lora_cfg.target_modules is None:
+            lora_cfg.target_modules = set(_linear_leaf_names(module, exclude))
+        return get_peft_model(module, lora_cfg)
+
+    def _parse_generation_cfg(self, cfg):
+        cfg = dict(cfg)
+        stop_words = cfg.pop('stop_words', None)
+        stop_ids = []
+        for word in stop_words or ():
+            ids = self.tokenizer.encode(word, add_special_tokens=False)
+            if len(ids) != 1:
+                raise ValueError(f'Stop word {word!r} is not a single token for this tokenizer ({ids})')
+            stop_ids.append(ids[0])
+        cfg['stop_token_ids'] = stop_ids or None
+        cfg.setdefault('max_new_tokens', 64)
+        return cfg
+
+    def init_weights(self):
+        """Do nothing: weights are initialised or loaded at construction.
+
+        mmengine's runner calls ``init_weights``; forwarding it to Hugging Face submodules would re-initialise
+        loaded weights.
+        """
+
+    def gradient_checkpointing_enable(self):
+        """Turn on activation recomputation in the ViT and the LLM."""
+        self.vision_model.gradient_checkpointing_enable()
+        self.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
+
+    def gradient_checkpointing_disable(self):
+        """Turn activation recomputation off again."""
+        self.vision_model.gradient_checkpointing_disable()
+        self.language_model.gradient_checkpointing_disable()
+
+    @property
+    def _vit(self):
+        return _unwrap(self.vision_model)
+
+    def encode_images(self, pixel_values):
+        """Turn tiles into LLM-width visual tokens.
+
+        Args:
+            pixel_values (Tensor): ``[N, 3, S, S]`` with ``S`` the ViT ``image_size``.
+
+        Returns:
+            Tensor: ``[N, tokens_per_tile, llm_hidden]``.
+        """
+        size = self._vit.image_size
+        if pixel_values.ndim != 4 or tuple(pixel_values.shape[-2:]) != (size, size):
+            raise ValueError(f'pixel_values must be [N, C, {size}, {size}], got {tuple(pixel_values.shape)}')
+        pixel_values = pixel_values.to(self._vit.embeddings.patch_embedding.weight.dtype)
+        if self.select_layer == -1:
+            features = self.vision_model(pixel_values)
+        else:
+            _, hidden_states = self.vision_model(pixel_values, output_hidden_states=True)
+            features = hidden_states[self.select_layer]
+        features = features[:, 1:]  # drop CLS
+        grid = size // self._vit.patch_size
+        features = features.reshape(features.shape[0], grid, grid, features.shape[-1])
+        features = pixel_shuffle(features, self.downsample_ratio)
+        features = features.reshape(features.shape[0], -1, features.shape[-1])
+        return self.mlp1(features.to(self.mlp1[0].weight.dtype))
+
+    def embed_inputs(self, input_ids, pixel_values=None, num_tiles=None, meta=None):
+        """LLM input embeddings with the visual tokens written at the ``<IMG_CONTEXT>`` positions.
+
+        All tiles of the batch go through the ViT in one call. A batch without any tile still runs the ViT and
+        projector on one dummy tile and adds zero times their output, so every process builds the same graph
+        under DDP/ZeRO.
+
+        Raises:
+            ValueError: When the tiles do not add up to ``num_tiles`` or a sample's ``<IMG_CONTEXT>`` count is
+                not ``num_tiles[b] * tokens_per_tile`` (the sample is named; nothing is truncated).
+        """
+        batch = input_ids.shape[0]
+        num_tiles = (torch.zeros(batch, dtype=torch.long) if num_tiles is None else
+                     torch.as_tensor(num_tiles, dtype=torch.long).cpu())
+        if num_tiles.shape != (batch, ):
+            raise ValueError(f'num_tiles must have one entry per sample ({batch}), got shape {tuple(num_tiles.shape)}')
+        given = 0 if pixel_values is None else pixel_values.shape[0]
+        if int(num_tiles.sum()) != given:
+            raise ValueError(f'num_tiles sums to {int(num_tiles.sum())} but pixel_values holds {given} tiles')
+        image_mask = input_ids == self.img_context_token_id
+        counts = image_mask.sum(dim=1).cpu()
+        for b in range(batch):
+            expected = int(num_tiles[b]) * self.tokens_per_tile
+            if int(counts[b]) != expected:
+                raise ValueError(f'{_sample_name(meta, b)}: {int(counts[b])} <IMG_CONTEXT> tokens but '
+                                 f'{int(num_tiles[b])} tiles x {self.tokens_per_tile} tokens = {expected}')
+        embeds = self.language_model.get_input_embeddings()(input_ids)
+        if given == 0:
+            size = self._vit.image_size
+            dummy = embeds.new_zeros((1, 3, size, size))
+            return embeds + 0 * self.encode_images(dummy).sum().to(embeds.dtype)
+        visual = self.encode_images(pixel_values)
+        if self.image_feature_ablation == 'zero':
+            visual = visual * 0  # keeps the graph (same parameters used) but carries no image information
+        visual = visual.reshape(-1, visual.shape[-1]).to(embeds.dtype)
+        return embeds.masked_scatter(image_mask.unsqueeze(-1), visual)
+
+    def forward(self,
+                input_ids=None,
+                labels=None,
+                attention_mask=None,
+                pixel_values=None,
+                num_tiles=None,
+                meta=None,
+                data_samples=None,
+                mode='loss',
+                data=None):
+        """Run the model on a collated batch.
+
+        mmengine calls ``model(data={...}, data_samples=None, mode=...)``; the batch keys may also be passed
+        directly as keyword arguments.
+
+        Args:
+            input_ids (Tensor): ``[B, L]`` token ids.
+            labels (Tensor): ``[B, L]`` targets aligned with ``input_ids`` (-100 = ignored); the LLM shifts them.
+            attention_mask (Tensor): ``[B, L]`` 1 for real tokens.
+            pixel_values (Tensor): ``[sum(num_tiles), 3, S, S]`` tiles in batch order.
+            num_tiles (Tensor): ``[B]`` tiles per sample.
+            meta (list[dict]): Per-sample record info (used in error messages and predictions).
+            data_samples: Unused (mmengine signature).
+            mode (str): ``'loss'`` -> ``dict(loss=...)``; ``'predict'`` -> list of prediction dicts (see
+                :meth:`predict`); ``'tensor'`` -> the LLM output (logits).
+            data (dict | None): The batch as one dict (mmengine).
+        """
+        if data is not None:
+            input_ids, labels, attention_mask = data['input_ids'], data.get('labels'), data.get('attention_mask')
+            pixel_values, num_tiles, meta = data.get('pixel_values'), data.get('num_tiles'), data.get('meta')
+        if mode == 'loss':
+            return self.compute_loss(input_ids, labels, attention_mask, pixel_values, num_tiles, meta)
+        if mode == 'predict':
+            return self.predict(input_ids, attention_mask, pixel_values, num_tiles, labels=labels, meta=meta)
+        if mode == 'tensor':
+            embeds = self.embed_inputs(input_ids, pixel_values, num_tiles, meta)
+            return self.language_model(inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids),
+                                       use_cache=False)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    @staticmethod
+    def _mask(attention_mask, input_ids):
+        return torch.ones_like(input_ids) if attention_mask is None else attention_mask.long()
+
+    def compute_loss(self, input_ids, labels, attention_mask=None, pixel_values=None, num_tiles=None, meta=None):
+        """Next-token cross-entropy averaged over supervised tokens.
+
+        Raises:
+            ValueError: If ``labels`` is missing or supervises no token in the batch (the loss would be NaN).
+        """
+        if labels is None:
+            raise ValueError("mode='loss' needs labels")
+        if not bool((labels[:, 1:] != IGNORE_INDEX).any()):
+            names = ', '.join(_sample_name(meta, b) for b in range(labels.shape[0]))
+            raise ValueError(f'No supervised token in the batch ({names}): every label is {IGNORE_INDEX}')
+        embeds = self.embed_inputs(input_ids, pixel_values, num_tiles, meta)
+        out = self.language_model(
+            inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids), labels=labels, use_cache=False)
+        return dict(loss=out.loss)
+
+    @torch.no_grad()
+    def generate(self,
+                 input_ids,
+                 attention_mask=None,
+                 pixel_values=None,
+                 num_tiles=None,
+                 max_new_tokens=64,
+                 stop_token_ids=None,
+                 meta=None,
+                 **gen_kwargs):
+        """Generate answers (greedy unless ``gen_kwargs`` say otherwise).
+
+        Right-padded prompts are re-padded on the left for batched decoding.
+
+        Args:
+            input_ids (Tensor): ``[B, L]`` prompt ids (with ``<IMG_CONTEXT>`` placeholders).
+            attention_mask (Tensor | None): ``[B, L]``; the 1-positions of each row form its prompt.
+            pixel_values (Tensor | None): Tiles of the batch.
+            num_tiles (Tensor | None): Tiles per sample.
+            max_new_tokens (int): Upper bound on generated tokens.
+            stop_token_ids (list[int] | None): Ids that end generation; the tokenizer's eos when None.
+            meta (list[dict] | None): Record info for error messages.
+            **gen_kwargs: Other Hugging Face ``generate`` arguments.
+
+        Returns:
+            Tensor: ``[B, T]`` new token ids, padded after a stop id with the pad id.
+        """
+        mask = self._mask(attention_mask, input_ids).bool()
+        prompts = [input_ids[b][mask[b]] for b in range(input_ids.shape[0])]
+        stop_ids = list(stop_token_ids or ())
+        if not stop_ids:
+            if self.tokenizer.eos_token_id is None:
+                raise ValueError('Tokenizer has no eos token: pass stop_token_ids')
+            stop_ids = [self.tokenizer.eos_token_id]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stop_ids[0]
+        length = max(len(p) for p in prompts)
+        padded = input_ids.new_full((len(prompts), length), pad_id)
+        left_mask = torch.zeros_like(padded)
+        for b, prompt in enumerate(prompts):
+            padded[b, length - len(prompt):] = prompt
+            left_mask[b, length - len(prompt):] = 1
+        embeds = self.embed_inputs(padded, pixel_values, num_tiles, meta)
+        kwargs = dict(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
+                      pad_token_id=pad_id)
+        kwargs.update(gen_kwargs)
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=left_mask, **kwargs)
+
+    def predict(self, input_ids, attention_mask=None, pixel_values=None, num_tiles=None, labels=None, meta=None):
+        """Generate with ``generation_cfg`` and decode.
+
+        When ``labels`` are given (a training-format batch), each prompt ends before its first supervised token,
+        so the reference answer is never shown to the model, and the supervised tokens are decoded as the
+        reference.
+
+        Returns:
+            list[dict]: Per sample ``prediction`` (text), ``prediction_ids`` (list[int], stop id excluded),
+            ``reference`` (text or None) and ``meta``.
+        """
+        mask = self._mask(attention_mask, input_ids).clone()
+        if labels is not None:
+            for b in range(labels.shape[0]):
+                supervised = (labels[b] != IGNORE_INDEX).nonzero()
+                if len(supervised):
+                    mask[b, int(supervised[0]):] = 0
+        cfg = dict(self.generation_cfg)
+        new_ids = self.generate(input_ids, mask, pixel_values, num_tiles, meta=meta, **cfg)
+        stop_ids = set(cfg['stop_token_ids'] or [self.tokenizer.eos_token_id])
+        results = []
+        for b, row in enumerate(new_ids.tolist()):
+            end = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
+            reference = None
+            if labels is not None:
+                reference = self.tokenizer.decode(labels[b][labels[b] != IGNORE_INDEX].tolist(),
+                                                  skip_special_tokens=True)
+            results.append(
+                dict(
+                    prediction=self.tokenizer.decode(row[:end], skip_special_tokens=True),
+                    prediction_ids=row[:end],
+                    reference=reference,
+                    meta=meta[b] if meta is not None else None))
+        return results

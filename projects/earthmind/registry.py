@@ -1,0 +1,13 @@
+"""Project registries, children of mmengine's so configs can name either."""
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import Registry
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['projects.earthmind.models'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['projects.earthmind.datasets'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['projects.earthmind.datasets.transforms'])
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['projects.earthmind.datasets'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['projects.earthmind.engine'])

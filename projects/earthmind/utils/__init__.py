@@ -1,0 +1,1 @@
+"""Shared helpers: special tokens, devices and stack compatibility."""

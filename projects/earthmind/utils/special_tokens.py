@@ -1,0 +1,43 @@
+"""Special tokens shared by the data pipeline and the model.
+
+The ids are always looked up in the tokenizer (``tokenizer.convert_tokens_to_ids``),
+never hard-coded: a tokenizer that lacks them gets them through
+:func:`add_special_tokens` and the model resizes its embeddings to match.
+"""
+IMAGE_PLACEHOLDER = '<image>'
+IMG_START_TOKEN = '<img>'
+IMG_END_TOKEN = '</img>'
+IMG_CONTEXT_TOKEN = '<IMG_CONTEXT>'
+
+# Tokens every EarthMind tokenizer carries; later features append to this tuple.
+EARTHMIND_SPECIAL_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
+
+
+def add_special_tokens(tokenizer, extra_tokens=()):
+    """Add the EarthMind special tokens that ``tokenizer`` does not have yet.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer, modified in place.
+        extra_tokens (Sequence[str]): Further tokens a config asks for.
+
+    Returns:
+        int: The number of tokens added.
+    """
+    wanted = list(EARTHMIND_SPECIAL_TOKENS) + [t for t in extra_tokens if t not in EARTHMIND_SPECIAL_TOKENS]
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in wanted if t not in vocab]
+    if not missing:
+        return 0
+    return tokenizer.add_special_tokens({'additional_special_tokens': missing}, replace_additional_special_tokens=False)
+
+
+def image_context_token_id(tokenizer):
+    """Return the id of ``<IMG_CONTEXT>`` in ``tokenizer``.
+
+    Raises:
+        ValueError: If the tokenizer does not know the token.
+    """
+    token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT_TOKEN)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError(f'Tokenizer has no {IMG_CONTEXT_TOKEN} token; call add_special_tokens() first.')
+    return token_id

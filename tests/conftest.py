@@ -1,0 +1,21 @@
+"""Fixtures shared across the test suite."""
+import os.path as osp
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REAL_DATA_DIR = osp.normpath(osp.join(REPO_ROOT, '..', 'shared', 'data', 'real'))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """Absolute path of the repository checkout."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def real_data_dir():
+    """``../shared/data/real`` beside the checkout; skips when it is absent."""
+    if not osp.isdir(REAL_DATA_DIR):
+        pytest.skip(f'real rasters not found at {REAL_DATA_DIR} (shared/data/real beside the checkout)')
+    return REAL_DATA_DIR

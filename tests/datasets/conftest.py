@@ -1,0 +1,29 @@
+"""Fixtures of the dataset tests: the sample dataset, generated once per session."""
+import pytest
+from transformers import AutoTokenizer
+
+from projects.earthmind.datasets.sample_generator import make_sample_dataset
+
+TILING = dict(tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)
+TOKENS_PER_TILE = 4
+IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+@pytest.fixture(scope='session')
+def sample_dir(tmp_path_factory):
+    """The default sample dataset (64 train, 16 val records, tokenizer)."""
+    out = tmp_path_factory.mktemp('sample')
+    make_sample_dataset(out)
+    return out
+
+
+@pytest.fixture(scope='session')
+def tokenizer_cfg(sample_dir):
+    """Config of the sample tokenizer, as configs write it."""
+    return dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=str(sample_dir / 'tokenizer'))
+
+
+@pytest.fixture(scope='session')
+def sample_tokenizer(sample_dir):
+    """The sample tokenizer, loaded."""
+    return AutoTokenizer.from_pretrained(str(sample_dir / 'tokenizer'))

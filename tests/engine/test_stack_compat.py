@@ -1,0 +1,53 @@
+"""The stack fixes: checkpoint loading under weights_only and CPU process groups."""
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import ConfigDict
+from mmengine.dist import init_dist
+from mmengine.logging import HistoryBuffer
+
+from projects.earthmind.engine.stack_compat import apply_stack_patches
+
+
+class _NotAllowed:
+    pass
+
+
+def _roundtrip(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    buffer.seek(0)
+    return torch.load(buffer)  # torch's default: weights_only=True
+
+
+def test_mmengine_checkpoint_contents_load_with_weights_only():
+    apply_stack_patches()
+    buffer = HistoryBuffer()
+    buffer.update(np.float64(0.5))
+    loaded = _roundtrip({'message_hub': {'log_scalars': {'train/loss': buffer}}, 'cfg': ConfigDict(a=1),
+                         'seed': np.int64(3), 'arr': np.arange(3.0)})
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 0.5
+    assert loaded['cfg'].a == 1 and loaded['seed'] == 3
+
+
+def test_other_pickled_objects_are_still_refused():
+    apply_stack_patches()
+    with pytest.raises(pickle.UnpicklingError):
+        _roundtrip({'x': _NotAllowed()})
+
+
+def test_pytorch_launcher_initialises_gloo_without_cuda(monkeypatch):
+    apply_stack_patches()
+    port = 29000 + np.random.randint(0, 2000)
+    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    init_dist('pytorch', backend='gloo')
+    try:
+        assert torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo'
+    finally:
+        torch_dist.destroy_process_group()

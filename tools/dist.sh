@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Launch training or testing on one or several nodes with torchrun.
+#
+#   tools/dist.sh train CONFIG GPUS [extra args for tools/train.py]
+#   tools/dist.sh test  CONFIG GPUS --checkpoint CKPT [extra args for tools/test.py]
+#
+# GPUS is the number of processes on this node (CPU processes when the machine
+# has no CUDA device: gloo, fp32, plain optimizer wrapper, chosen by the tools).
+# Environment:
+#   NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500)
+#   DEEPSPEED  zero2 | zero3 | none | path/to/ds.json  (default: zero2 with CUDA, none without)
+#   PYTHON     interpreter (default: the project's .venv when present, else python3)
+set -euo pipefail
+
+if [[ $# -lt 3 || ( "$1" != train && "$1" != test ) ]]; then
+    echo "usage: $0 train|test CONFIG GPUS [args...]" >&2
+    exit 2
+fi
+MODE=$1
+CONFIG=$2
+GPUS=$3
+shift 3
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+PORT=${PORT:-29500}
+
+if [[ "$("$PYTHON" -c 'import torch; print(int(torch.cuda.is_available()))')" == 1 ]]; then
+    DEEPSPEED=${DEEPSPEED:-zero2}
+else
+    export DS_ACCELERATOR=cpu
+    DEEPSPEED=${DEEPSPEED:-none}
+fi
+
+extra=()
+if [[ "$MODE" == train && "$DEEPSPEED" != none ]]; then
+    extra+=(--deepspeed "$DEEPSPEED")
+fi
+
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$GPUS" \
+    --master_addr="$MASTER_ADDR" --master_port="$PORT" \
+    "$ROOT/tools/$MODE.py" "$CONFIG" --launcher pytorch "${extra[@]}" "$@"

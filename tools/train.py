@@ -1,0 +1,72 @@
+"""Train an EarthMind model from a config.
+
+Usually started through ``tools/dist.sh train CONFIG GPUS``; runs directly too
+(``python tools/train.py CONFIG``). Exits non-zero when training fails.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from projects.earthmind.engine.launch_config import adapt_to_device, use_deepspeed  # noqa: E402
+from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train an EarthMind model')
+    parser.add_argument('config', help='training config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    parser.add_argument('--deepspeed', help='DeepSpeed config: zero2, zero3 or a JSON path (default: off)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None,
+        help='resume: alone, from the latest checkpoint in the work dir; with a path, from that checkpoint')
+    parser.add_argument('--seed', type=int, help='random seed (ignored when resuming: the saved seed is used)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def build_config(args):
+    """Load the config and apply the command line and the machine's facts."""
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.seed is not None and args.resume is None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.exists(args.resume):
+            raise FileNotFoundError(f'Checkpoint to resume from not found: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+    adapt_to_device(cfg)
+    if args.deepspeed and args.deepspeed != 'none':
+        use_deepspeed(cfg, args.deepspeed)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    apply_stack_patches()
+    cfg = build_config(args)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
