@@ -1,6 +1,6 @@
 """Training throughput of a config on this machine: prints figures, asserts nothing.
 
-    python benchmarks/train_throughput.py configs/earthmind/earthmind_tiny_1xb8_30e_sample-cls.py
+    python benchmarks/train_throughput.py configs/earthmind/earthmind_tiny_1xb8_30e_sample_cls.py
 
 Reports: data-loader samples/s (pipeline alone), seconds per training step,
 training tokens/s (all positions and non-padding positions) and the share of

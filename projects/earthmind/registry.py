@@ -2,6 +2,7 @@
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -11,3 +12,4 @@ DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['projects.ea
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['projects.earthmind.datasets.transforms'])
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['projects.earthmind.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['projects.earthmind.engine'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['projects.earthmind.evaluation'])

@@ -68,7 +68,10 @@ def test_sample_items_follow_the_contract(sample_dir, tokenizer_cfg):
     context_id = dataset.tokenizer.convert_tokens_to_ids(IMG_CONTEXT_TOKEN)
     for idx in (0, 1, 2, 63):
         item = dataset[idx]
-        assert set(item) == {'input_ids', 'labels', 'pixel_values', 'num_image_tokens', 'meta'}
+        assert set(item) == {'input_ids', 'labels', 'pixel_values', 'num_image_tokens', 'meta', 'image_layout',
+                             'group_ids', 'date_offsets'}
+        assert item['image_layout'].tolist() == [1, 1, item['pixel_values'].shape[0]]
+        assert item['group_ids'].tolist() == [0] and item['date_offsets'].tolist() == [0.0]
         assert item['input_ids'].dtype == torch.long and item['labels'].shape == item['input_ids'].shape
         assert item['pixel_values'].dtype == torch.float32 and item['pixel_values'].shape[1:] == (3, 56, 56)
         assert item['num_image_tokens'] == item['pixel_values'].shape[0] * TOKENS_PER_TILE
@@ -77,7 +80,7 @@ def test_sample_items_follow_the_contract(sample_dir, tokenizer_cfg):
         assert item['meta']['id'] == f'train_{idx:04d}' and item['meta']['index'] == idx
         assert item['meta']['crs'] == 'EPSG:32633' and item['meta']['transform'][0] == 10.0
     batch = earthmind_collate_fn([dataset[i] for i in range(4)])['data']
-    assert batch['pixel_values'].shape[0] == int(batch['num_tiles'].sum())
+    assert batch['pixel_values'].shape[0] == int(batch['image_layout'].prod(dim=1).sum())
 
 
 def test_built_from_registry_with_string_types(sample_dir, tokenizer_cfg):

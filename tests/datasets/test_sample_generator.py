@@ -8,6 +8,7 @@ import numpy as np
 import rasterio
 from transformers import AutoTokenizer
 
+from projects.earthmind.datasets.multisensor_samples import CONTROL_FILES, TASKS
 from projects.earthmind.datasets.sample_generator import CLASSES, CRS, make_sample_dataset
 from projects.earthmind.datasets.tiling import num_tiles_for_shape
 from projects.earthmind.utils.special_tokens import EARTHMIND_SPECIAL_TOKENS
@@ -28,8 +29,12 @@ def test_same_seed_same_bytes_and_pixels(tmp_path):
     first, second, other = tmp_path / 'a', tmp_path / 'b', tmp_path / 'c'
     for out, seed in ((first, 0), (second, 0), (other, 1)):
         make_sample_dataset(out, seed=seed, train_per_class=2, val_per_class=1)
-    for name in ('classification_train.json', 'classification_val.json', 'tokenizer/tokenizer.json'):
+    names = ['classification_train.json', 'classification_val.json', 'tokenizer/tokenizer.json']
+    names += [f'{task}_{split}.json' for task in (*TASKS, *CONTROL_FILES.values()) for split in ('train', 'val')]
+    for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes()
+    multispectral = json.loads((first / 'multispectral_train.json').read_text())[0]
+    np.testing.assert_array_equal(_pixels(first, multispectral), _pixels(second, multispectral))
     for record in _records(first, 'train') + _records(first, 'val'):
         np.testing.assert_array_equal(_pixels(first, record), _pixels(second, record))
     record = _records(first, 'train')[0]
@@ -91,5 +96,5 @@ def test_cli(tmp_path):
                '--val-per-class', '1']
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert 'train: 4 records, val: 4 records' in result.stdout
+    assert 'train: 4 records, val: 4 records, multispectral_train: 4 records' in result.stdout
     assert len(_records(out, 'train')) == 4 and (out / 'tokenizer' / 'tokenizer.json').is_file()

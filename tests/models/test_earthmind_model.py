@@ -34,8 +34,15 @@ def make_batch(tokenizer, tiles=(2, 1), answers=('forest', 'water'), seed=0):
         input_ids[b, :len(ids)], labels[b, :len(ids)], mask[b, :len(ids)] = torch.tensor(ids), torch.tensor(lab), 1
     g = torch.Generator().manual_seed(seed)
     return dict(input_ids=input_ids, labels=labels, attention_mask=mask,
-                pixel_values=torch.randn(sum(tiles), 3, 56, 56, generator=g), num_tiles=torch.tensor(tiles),
+                pixel_values=torch.randn(sum(tiles), 3, 56, 56, generator=g), **rgb_layout(tiles),
                 meta=[dict(id=f'rec_{b}', index=b) for b in range(len(records))])
+
+
+def rgb_layout(tiles):
+    """The v2 layout keys of single-date RGB samples with ``tiles`` tiles each (0 = text only)."""
+    return dict(image_layout=torch.tensor([[1, 1, n] if n else [0, 0, 0] for n in tiles]),
+                group_ids=[torch.tensor([0] if n else [], dtype=torch.long) for n in tiles],
+                date_offsets=[torch.tensor([0.0] if n else []) for n in tiles])
 
 
 def test_construction_adds_special_tokens_and_resizes_embeddings(tokenizer):
@@ -47,7 +54,7 @@ def test_construction_adds_special_tokens_and_resizes_embeddings(tokenizer):
     assert model.tokens_per_tile == TOKENS_PER_TILE
     # Submodules carry InternVL's names, so the state dict reads like an InternVL checkpoint.
     prefixes = {k.split('.')[0] for k in model.state_dict()}
-    assert prefixes == {'vision_model', 'mlp1', 'language_model'}
+    assert prefixes == {'vision_model', 'band_fusion', 'mlp1', 'language_model'}
 
 
 def test_forward_loss_and_gradients_reach_vit_and_projector(tokenizer):
@@ -80,11 +87,16 @@ def test_image_token_count_mismatch_names_the_sample(tokenizer):
     ids = batch['input_ids'][1]
     first = int((ids == model.img_context_token_id).nonzero()[0])
     batch['input_ids'][1] = torch.cat([ids[:first], ids[first + 1:], ids[-1:]])  # one placeholder fewer
-    with pytest.raises(ValueError, match=r"sample 1 \(id 'rec_1'\): 3 <IMG_CONTEXT> tokens but 1 tiles x 4"):
+    with pytest.raises(ValueError, match=r"sample 1 \(id 'rec_1'\): 3 <IMG_CONTEXT> tokens but image_layout "
+                       r"\(D, G, T\) = \(1, 1, 1\) gives 4 visual tokens"):
         model(**batch, mode='loss')
     batch = make_batch(model.tokenizer)
     batch['pixel_values'] = batch['pixel_values'][:2]
-    with pytest.raises(ValueError, match='num_tiles sums to 3 but pixel_values holds 2'):
+    with pytest.raises(ValueError, match='accounts for 3 tiles but pixel_values holds 2'):
+        model(**batch, mode='loss')
+    batch = make_batch(model.tokenizer)
+    batch['image_layout'][1] = torch.tensor([1, 0, 1])
+    with pytest.raises(ValueError, match=r"sample 1 \(id 'rec_1'\): image_layout \[1, 0, 1\] is empty in only"):
         model(**batch, mode='loss')
 
 
@@ -95,7 +107,7 @@ def test_text_only_batch_still_touches_the_vision_path(tokenizer):
     loss = model(**batch, mode='loss')['loss']
     assert torch.isfinite(loss)
     loss.backward()
-    vision = [p for n, p in model.named_parameters() if n.startswith(('vision_model.', 'mlp1.'))]
+    vision = [p for n, p in model.named_parameters() if n.startswith(('vision_model.', 'band_fusion.', 'mlp1.'))]
     assert all(p.grad is not None for p in vision)
     assert all(p.grad.abs().sum() == 0 for p in vision)
 
@@ -120,7 +132,7 @@ def test_zero_ablation_makes_the_output_independent_of_the_image(tokenizer):
 
 def test_lora_leaves_only_adapters_and_unfrozen_modules_trainable(tokenizer):
     model = _model(tokenizer, llm_lora=dict(type=LoraConfig, r=4, lora_alpha=8, task_type='CAUSAL_LM'),
-                   vision_lora=dict(type=LoraConfig, r=4, lora_alpha=8), freeze_projector=True)
+                   vision_lora=dict(type=LoraConfig, r=4, lora_alpha=8), freeze_projector=True, freeze_fusion=True)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all('lora_' in n for n in trainable)
     # target_modules=None means every linear layer but the output head.
@@ -136,7 +148,7 @@ def test_lora_leaves_only_adapters_and_unfrozen_modules_trainable(tokenizer):
                                  modules_to_save=['embed_tokens'], task_type='CAUSAL_LM'))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     extra = {n for n in trainable if 'lora_' not in n}
-    assert {n.split('.')[0] for n in extra} == {'mlp1', 'language_model'}
+    assert {n.split('.')[0] for n in extra} == {'band_fusion', 'mlp1', 'language_model'}
     assert {n for n in extra if n.startswith('language_model')} == {
         'language_model.base_model.model.model.embed_tokens.modules_to_save.default.weight'
     }
@@ -144,10 +156,10 @@ def test_lora_leaves_only_adapters_and_unfrozen_modules_trainable(tokenizer):
 
 
 def test_freeze_flags(tokenizer):
-    model = _model(tokenizer, freeze_vision_encoder=True, freeze_llm=True)
+    model = _model(tokenizer, freeze_vision_encoder=True, freeze_llm=True, freeze_fusion=True)
     assert {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad} == {'mlp1'}
     model = _model(tokenizer, freeze_projector=True, freeze_llm=True)
-    assert {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad} == {'vision_model'}
+    assert {n.split('.')[0] for n, p in model.named_parameters() if p.requires_grad} == {'vision_model', 'band_fusion'}
 
 
 def test_state_dict_is_complete_and_reloads_exactly_with_lora(tokenizer):
@@ -192,14 +204,14 @@ def test_generate_returns_new_tokens_and_batches_like_single_prompts(tokenizer):
     mask = batch['attention_mask'].clone()
     for b in range(2):
         mask[b, int((batch['labels'][b] != -100).nonzero()[0]):] = False
-    out = model.generate(batch['input_ids'], mask, batch['pixel_values'], batch['num_tiles'], max_new_tokens=6,
-                         stop_token_ids=[-1])
+    out = model.generate(batch['input_ids'], mask, batch['pixel_values'], batch['image_layout'], batch['group_ids'],
+                         batch['date_offsets'], max_new_tokens=6, stop_token_ids=[-1])
     assert out.shape == (2, 6) and out.dtype == torch.long
-    starts = [0, 2]
+    starts, tiles = [0, 2], [2, 1]
     for b in range(2):
         single = model.generate(batch['input_ids'][b:b + 1, :int(mask[b].sum())], None,
-                                batch['pixel_values'][starts[b]:starts[b] + int(batch['num_tiles'][b])],
-                                batch['num_tiles'][b:b + 1], max_new_tokens=6, stop_token_ids=[-1])
+                                batch['pixel_values'][starts[b]:starts[b] + tiles[b]], max_new_tokens=6,
+                                stop_token_ids=[-1], **rgb_layout([tiles[b]]))
         assert torch.equal(single[0], out[b])
 
 
@@ -207,7 +219,7 @@ def test_predict_hides_the_answer_and_stops_at_stop_tokens(tokenizer):
     model = _model(tokenizer).eval()
     batch = make_batch(model.tokenizer)
     free = model.generate(batch['input_ids'][:1, :int((batch['labels'][0] != -100).nonzero()[0])], None,
-                          batch['pixel_values'][:2], batch['num_tiles'][:1], max_new_tokens=4, stop_token_ids=[-1])
+                          batch['pixel_values'][:2], max_new_tokens=4, stop_token_ids=[-1], **rgb_layout([2]))
     stop = int(free[0, 2])
     model.generation_cfg.update(stop_token_ids=[stop], max_new_tokens=4)
     result = model(**batch, mode='predict')

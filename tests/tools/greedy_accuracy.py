@@ -1,4 +1,4 @@
-"""Greedy-decoding accuracy of a trained checkpoint on its own training records."""
+"""Greedy-decoding accuracy of a trained checkpoint on its training records or another split."""
 import os
 
 import torch
@@ -11,11 +11,13 @@ from projects.earthmind.engine.stack_compat import apply_stack_patches
 from tests.tools.train_runs import TINY_CONFIG
 
 
-def training_set_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CONFIG):
-    """Share of training records whose greedy answer equals the reference answer.
+def greedy_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CONFIG, data_file=None):
+    """Share of records whose greedy answer equals the reference answer.
 
-    The prompt is the record's token sequence up to the first supervised token,
-    so the model sees exactly what it was trained on, without the answer.
+    The records are the config's training set, or ``data_file`` read through the
+    same pipeline. The prompt is the record's token sequence up to the first
+    supervised token, so the model sees exactly what it was trained on, without
+    the answer.
     """
     apply_stack_patches()
     cwd = os.getcwd()
@@ -23,6 +25,8 @@ def training_set_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CON
     try:
         cfg = Config.fromfile(config)
         cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
+        if data_file is not None:
+            cfg.train_dataloader.dataset.data_file = data_file
         model = MODELS.build(cfg.model)
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         model.eval()
@@ -38,7 +42,9 @@ def training_set_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CON
             batch = earthmind_collate_fn([prompt])['data']
             with torch.no_grad():
                 new_tokens = model.generate(batch['input_ids'], batch['attention_mask'], batch['pixel_values'],
-                                            batch['num_tiles'], max_new_tokens=8)
+                                            image_layout=batch['image_layout'], group_ids=batch['group_ids'],
+                                            date_offsets=batch['date_offsets'], max_new_tokens=8,
+                                            meta=batch['meta'])
             prediction = tokenizer.decode(new_tokens[0], skip_special_tokens=True).strip()
             correct += prediction == reference
         return correct / len(dataset)

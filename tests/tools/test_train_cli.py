@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from tests.tools.train_runs import (generate_sample, logged_losses, make_workspace, run_log, run_train,
-                                    train_command, train_env, work_dir_of)
-from tests.tools.greedy_accuracy import training_set_accuracy
+from tests.tools.train_runs import (check_ok, generate_sample, last_checkpoint, logged_losses, make_workspace,
+                                    run_log, run_train, train_command, train_env, work_dir_of)
+from tests.tools.greedy_accuracy import greedy_accuracy
 
 pytestmark = pytest.mark.slow
 
@@ -29,29 +29,22 @@ def workspace(tmp_path, sample_cache):
     return make_workspace(str(tmp_path), sample_cache)
 
 
-def _check_ok(result):
-    assert result.returncode == 0, f'training failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}'
-
-
 def test_learning_check_image_tokens_reach_the_llm(workspace):
     """The tiny model learns the image-only classes; with image tokens zeroed it cannot."""
-    _check_ok(run_train(workspace))
-    work_dir = work_dir_of(workspace)
-    checkpoint = osp.join(work_dir, open(osp.join(work_dir, 'last_checkpoint')).read().strip())
-    accuracy = training_set_accuracy(workspace, checkpoint)
+    check_ok(run_train(workspace))
+    accuracy = greedy_accuracy(workspace, last_checkpoint(work_dir_of(workspace)))
     assert accuracy >= 0.9, f'tiny model reached only {accuracy:.2f} training accuracy'
 
     ablation = ('model.image_feature_ablation=zero', )
-    _check_ok(run_train(workspace, cfg_options=ablation, extra_args=('--work-dir', 'work_dirs/ablation')))
-    ablation_dir = osp.join(workspace, 'work_dirs', 'ablation')
-    checkpoint = osp.join(ablation_dir, open(osp.join(ablation_dir, 'last_checkpoint')).read().strip())
-    control = training_set_accuracy(workspace, checkpoint, cfg_options=ablation)
+    check_ok(run_train(workspace, cfg_options=ablation, extra_args=('--work-dir', 'work_dirs/ablation')))
+    checkpoint = last_checkpoint(osp.join(workspace, 'work_dirs', 'ablation'))
+    control = greedy_accuracy(workspace, checkpoint, cfg_options=ablation)
     # Four balanced classes: chance is 0.25; a model blind to the image cannot do much better.
     assert control <= 0.45, f'control without image tokens reached {control:.2f}'
 
 
 def test_two_cpu_processes_with_gloo(workspace):
-    _check_ok(run_train(workspace, nproc=2, cfg_options=SHORT_RUN))
+    check_ok(run_train(workspace, nproc=2, cfg_options=SHORT_RUN))
     log = run_log(work_dir_of(workspace))
     # mmengine's environment report: world size is printed as "GPU number" whatever the device.
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
@@ -61,7 +54,7 @@ def test_two_cpu_processes_with_gloo(workspace):
 
 def test_deepspeed_zero2_on_cpu(workspace):
     result = run_train(workspace, nproc=2, cfg_options=SHORT_RUN, deepspeed='zero2')
-    _check_ok(result)
+    check_ok(result)
     log = result.stdout + result.stderr
     assert 'DeepSpeed ZeRO-2 (fp32)' in log
     # DeepSpeed checkpoints are folders holding the model and the ZeRO-partitioned optimizer states.
@@ -74,7 +67,7 @@ def test_deepspeed_zero2_on_cpu(workspace):
 def test_resume_after_kill_continues_the_same_loss_curve(workspace, tmp_path_factory, sample_cache):
     options = ('train_cfg.max_epochs=2', 'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=3')
     reference_ws = make_workspace(str(tmp_path_factory.mktemp('reference')), sample_cache)
-    _check_ok(run_train(reference_ws, cfg_options=options))
+    check_ok(run_train(reference_ws, cfg_options=options))
     reference = logged_losses(work_dir_of(reference_ws))
     assert len(reference) == 16
 
@@ -90,7 +83,7 @@ def test_resume_after_kill_continues_the_same_loss_curve(workspace, tmp_path_fac
     resumed_from = int(open(osp.join(work_dir, 'last_checkpoint')).read().strip().split('iter_')[-1][:-4])
     assert resumed_from < 16, 'the run finished before it could be interrupted'
 
-    _check_ok(run_train(workspace, cfg_options=options, extra_args=('--resume', )))
+    check_ok(run_train(workspace, cfg_options=options, extra_args=('--resume', )))
     losses = logged_losses(work_dir)
     assert max(losses) == 16
     for it in range(resumed_from + 1, 17):

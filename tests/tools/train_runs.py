@@ -10,7 +10,7 @@ import sys
 from projects.earthmind.datasets.sample_generator import make_sample_dataset
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_1xb8_30e_sample-cls.py')
+TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_1xb8_30e_sample_cls.py')
 
 
 def make_workspace(path, sample_cache):
@@ -46,10 +46,21 @@ def train_env(deepspeed='none'):
     return env
 
 
-def run_train(workspace, nproc=1, cfg_options=(), extra_args=(), deepspeed='none', timeout=900):
+def run_train(workspace, nproc=1, cfg_options=(), extra_args=(), deepspeed='none', timeout=900, config=TINY_CONFIG):
     """Run a training job to completion; returns the CompletedProcess."""
-    return subprocess.run(train_command(nproc, cfg_options, extra_args), cwd=workspace, env=train_env(deepspeed),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(train_command(nproc, cfg_options, extra_args, config), cwd=workspace,
+                          env=train_env(deepspeed), capture_output=True, text=True, timeout=timeout)
+
+
+def last_checkpoint(work_dir):
+    """Path of the checkpoint a finished run saved last."""
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def check_ok(result):
+    """Fail with the end of the run's output unless it exited 0."""
+    assert result.returncode == 0, f'training failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}'
 
 
 def work_dir_of(workspace, config=TINY_CONFIG):

@@ -29,8 +29,8 @@ train_pipeline = [
     dict(type=DynamicTiling, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles,
          use_thumbnail=use_thumbnail),
     dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
-         max_length=max_length),
-    dict(type=PackInputs),
+         max_length=max_length, extra_special_tokens=extra_special_tokens),
+    dict(type=PackInputs, band_group_vocab=band_group_vocab),
 ]
 
 train_dataset = dict(
@@ -46,6 +46,7 @@ train_dataset = dict(
     max_tiles=max_tiles,
     use_thumbnail=use_thumbnail,
     max_length=max_length,
+    extra_special_tokens=extra_special_tokens,
     skip_bad_records=skip_bad_records,
 )
 

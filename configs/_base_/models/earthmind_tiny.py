@@ -17,6 +17,21 @@ downsample_ratio = 0.5
 # Visual tokens each tile gives the LLM after pixel shuffle.
 tokens_per_tile = int((image_size // patch_size)**2 * downsample_ratio**2)
 
+# Band groups and their fusion, shared by the data pipeline and the model (``PackInputs``,
+# ``EncodeConversation``, the dataset). The vocabulary is the sensor registry's default
+# (``projects.earthmind.datasets.sensors.DEFAULT_BAND_GROUP_VOCAB``).
+band_group_vocab = ['rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal', 'hyperspectral']
+group_modalities = dict(rgb='optical', rededge='optical', nir='optical', swir_coastal='optical', sar='sar',
+                        nir_swir='optical', nir_rg='optical', thermal='optical', hyperspectral='optical')
+group_fusion = 'mean'
+date_fusion = 'concat'
+max_dates = 2
+# One ``<sensor:NAME>`` token per registered sensor (``sensors.sensor_special_tokens()``), same order everywhere.
+extra_special_tokens = [
+    '<sensor:sentinel2_l1c>', '<sensor:sentinel2_l2a>', '<sensor:sentinel1_grd>', '<sensor:landsat8>',
+    '<sensor:landsat9>', '<sensor:aerial_rgb>', '<sensor:rgbi>', '<sensor:hyperspectral>'
+]
+
 tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tokenizer_path)
 
 model = dict(
@@ -56,4 +71,10 @@ model = dict(
     ),
     downsample_ratio=downsample_ratio,
     select_layer=-1,
+    band_group_vocab=band_group_vocab,
+    group_modalities=group_modalities,
+    group_fusion=group_fusion,
+    date_fusion=date_fusion,
+    max_dates=max_dates,
+    extra_special_tokens=extra_special_tokens,
 )

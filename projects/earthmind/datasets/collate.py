@@ -1,4 +1,4 @@
-"""Batching EarthMind samples."""
+"""Batching EarthMind samples (batch contract v2)."""
 import torch
 
 from projects.earthmind.registry import FUNCTIONS
@@ -11,16 +11,19 @@ def earthmind_collate_fn(instances, pad_index=0):
     """Collate samples of :class:`EarthMindConversationDataset` into a batch.
 
     Args:
-        instances (list[dict]): Samples with ``input_ids``, ``labels``,
-            ``pixel_values`` ``[N_i, 3, S, S]``, ``num_image_tokens`` and ``meta``.
+        instances (list[dict]): Samples of ``PackInputs``: ``input_ids``, ``labels``,
+            ``pixel_values`` ``[D_i*G_i*T_i, 3, S, S]``, ``image_layout`` ``(D, G, T)``,
+            ``group_ids`` ``[G_i]``, ``date_offsets`` ``[D_i]``, ``num_image_tokens``
+            and ``meta``.
         pad_index (int): Id used to right-pad ``input_ids``.
 
     Returns:
         dict: ``{'data': data, 'data_samples': None}`` where ``data`` holds
         ``input_ids`` ``[B, Lmax]`` (right-padded with ``pad_index``), ``labels``
         ``[B, Lmax]`` (padded with -100), ``attention_mask`` (bool ``[B, Lmax]``),
-        ``pixel_values`` ``[sum N_i, 3, S, S]`` (concatenated in batch order),
-        ``num_tiles`` (LongTensor ``[B]``) and ``meta`` (list of dicts).
+        ``pixel_values`` ``[sum_i D_i*G_i*T_i, 3, S, S]`` (concatenated in batch
+        order), ``image_layout`` (LongTensor ``[B, 3]``), ``group_ids`` and
+        ``date_offsets`` (lists of one tensor per sample) and ``meta`` (list of dicts).
     """
     if not instances:
         raise ValueError('earthmind_collate_fn got an empty batch')
@@ -28,6 +31,13 @@ def earthmind_collate_fn(instances, pad_index=0):
         if sample['input_ids'].shape != sample['labels'].shape:
             raise ValueError(f'Sample {i} ({sample["meta"].get("id")!r}): input_ids {tuple(sample["input_ids"].shape)} '
                              f'and labels {tuple(sample["labels"].shape)} differ in shape')
+        layout = [int(v) for v in sample['image_layout']]
+        tiles = layout[0] * layout[1] * layout[2]
+        if sample['pixel_values'].shape[0] != tiles or len(sample['group_ids']) != layout[1] or \
+                len(sample['date_offsets']) != layout[0]:
+            raise ValueError(f'Sample {i} ({sample["meta"].get("id")!r}): image_layout {layout} does not match '
+                             f'{sample["pixel_values"].shape[0]} tiles, {len(sample["group_ids"])} group ids and '
+                             f'{len(sample["date_offsets"])} date offsets')
     tile_shapes = {tuple(sample['pixel_values'].shape[1:]) for sample in instances}
     if len(tile_shapes) > 1:
         raise ValueError(f'Samples have different tile shapes {sorted(tile_shapes)}')
@@ -48,7 +58,9 @@ def earthmind_collate_fn(instances, pad_index=0):
         labels=labels,
         attention_mask=attention_mask,
         pixel_values=torch.cat([sample['pixel_values'].float() for sample in instances]),
-        num_tiles=torch.tensor([sample['pixel_values'].shape[0] for sample in instances], dtype=torch.long),
+        image_layout=torch.stack([torch.as_tensor(sample['image_layout'], dtype=torch.long) for sample in instances]),
+        group_ids=[torch.as_tensor(sample['group_ids'], dtype=torch.long) for sample in instances],
+        date_offsets=[torch.as_tensor(sample['date_offsets'], dtype=torch.float32) for sample in instances],
         meta=[sample['meta'] for sample in instances],
     )
     return dict(data=data, data_samples=None)

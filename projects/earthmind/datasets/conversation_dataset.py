@@ -10,11 +10,17 @@ from torch.utils.data import Dataset
 
 from projects.earthmind.registry import DATASETS, TRANSFORMS
 
+from projects.earthmind.utils.visual_tokens import check_date_fusion, check_group_fusion, visual_token_count
+
 from .conversation import ConversationFormatError, SequenceTooLongError, encode_conversation
-from .raster_io import raster_shape
+from .image_record import plan_record_images
+from .raster_io import RasterReadError, raster_shape
+from .sensor_prompt import add_sensor_tokens
 from .templates import check_template_tokens, get_template
 from .tiling import num_tiles_for_shape
 from .tokenizer_builder import build_tokenizer
+from .transforms.group_bands import GroupBands
+from .transforms.load_multi_sensor_images import LoadMultiSensorImages
 
 # Reasons a record can be rejected, as counted in ``skip_counts``.
 MALFORMED_RECORD = 'malformed record'
@@ -22,6 +28,8 @@ MISSING_IMAGE = 'missing image file'
 UNREADABLE_RASTER = 'unreadable raster'
 MALFORMED_CONVERSATION = 'malformed conversation'
 TOO_LONG = 'longer than max_length'
+INVALID_IMAGES = 'invalid images'
+UNREADABLE_PIXELS = 'unreadable pixels'
 
 _MAX_LISTED_ERRORS = 10
 
@@ -38,12 +46,22 @@ class _BadRecord(Exception):
 class EarthMindConversationDataset(Dataset):
     """Conversations about EO images, validated up front.
 
-    Every record is checked when the dataset is built: the image file exists, its
-    header is readable, the conversation is well-formed, and the whole sequence
-    (text plus ``num_tiles_for_shape(...) * tokens_per_tile`` image tokens) fits
-    ``max_length``. The tiling and tokenizer arguments must match the pipeline's
-    ``DynamicTiling`` and ``EncodeConversation`` (``__getitem__`` checks that the
-    pipeline's sequence has the validated length).
+    Every record is checked when the dataset is built: the image files exist, their
+    headers are readable, the conversation is well-formed, and the whole sequence
+    (text plus ``visual_token_count((D, G, T), tokens_per_tile, group_fusion,
+    date_fusion)`` image tokens) fits ``max_length``. The tiling, fusion and tokenizer
+    arguments must match the pipeline's tiling step and ``EncodeConversation``
+    (``__getitem__`` checks that the pipeline's sequence has the validated length).
+
+    Two kinds of pipeline: the RGB one (``LoadRasterImage`` ... ``DynamicTiling``) for
+    records with a plain ``image`` path, and the multi-sensor one
+    (``LoadMultiSensorImages``, ``ScaleBands``, ``NormalizeBands``, ``GroupBands``,
+    ``TileGroups``) for records naming a ``sensor`` (single images, ``images`` time
+    series, ``pair`` SAR-optical pairs; see ``data/README.md``). With the
+    multi-sensor pipeline, validation also checks sensor and band names, band counts,
+    and that dates and pair members share CRS and extent; the band selection, band
+    groups and crop size are read from the pipeline's own transforms. Every record's
+    ``eval`` dict (task ground truth for evaluation) is passed on to ``meta['eval']``.
 
     Args:
         data_file (str): JSON list of records (see ``data/README.md``); a relative
@@ -65,6 +83,17 @@ class EarthMindConversationDataset(Dataset):
             ``skip_counts`` and summarised in the log.
         max_records (int | None): Use only the first ``max_records`` records of the
             file (logged), e.g. for quick runs.
+        group_fusion (str): The model's band-group fusion (as ``EncodeConversation``).
+        date_fusion (str): The model's date fusion (as ``EncodeConversation``).
+        sensor_tokens (bool): As ``EncodeConversation(sensor_tokens=...)``.
+        extra_special_tokens (Sequence[str]): As ``EncodeConversation``.
+        validate_pixels (bool): Also read every record's pixels (windows only) during
+            validation, so that NaN/inf values, all-nodata windows and truncated files
+            are found before training (reason ``unreadable pixels``). Otherwise they
+            are found when the sample is loaded: an error naming the data file, record,
+            file and band, or with ``skip_bad_records=True`` a counted skip (the next
+            record is returned instead; counted in ``skip_counts`` of the process that
+            loaded it).
 
     Attributes:
         lengths (list[int]): Token length of each kept sample, image tokens included
@@ -73,16 +102,25 @@ class EarthMindConversationDataset(Dataset):
     """
 
     def __init__(self, data_file, data_root, pipeline, tokenizer, template, tokens_per_tile, tile_size, min_tiles,
-                 max_tiles, use_thumbnail, max_length, skip_bad_records=False, max_records=None):
+                 max_tiles, use_thumbnail, max_length, skip_bad_records=False, max_records=None, group_fusion='mean',
+                 date_fusion='concat', sensor_tokens=False, extra_special_tokens=(), validate_pixels=False):
+        check_group_fusion(group_fusion)
+        check_date_fusion(date_fusion)
         self.data_root = os.fspath(data_root)
         self.data_file = os.path.join(self.data_root, os.fspath(data_file))
-        self.tokenizer = build_tokenizer(tokenizer)
+        self.tokenizer = build_tokenizer(tokenizer, extra_special_tokens)
+        self.group_fusion, self.date_fusion, self.sensor_tokens = group_fusion, date_fusion, sensor_tokens
+        self.skip_bad_records = skip_bad_records
         self.template = get_template(template)
         check_template_tokens(self.tokenizer, self.template)
         self.tokens_per_tile = tokens_per_tile
         self.tiling = dict(tile_size=tile_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail)
         self.max_length = max_length
         self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
+        steps = self.pipeline.transforms
+        self._loader = next((t for t in steps if isinstance(t, LoadMultiSensorImages)), None)
+        self._grouper = next((t for t in steps if isinstance(t, GroupBands)), None)
+        self._resizers = [t for t in steps if hasattr(t, 'output_size')]
 
         records = self._load_records(max_records)
         self.records, self.lengths, self.skip_counts = [], [], Counter()
@@ -90,6 +128,8 @@ class EarthMindConversationDataset(Dataset):
         for index, record in enumerate(records):
             try:
                 length = self._validate(record)
+                if validate_pixels:
+                    self._check_pixels(index, record)
             except _BadRecord as err:
                 bad.append((index, record, err))
                 self.skip_counts[err.reason] += 1
@@ -121,30 +161,30 @@ class EarthMindConversationDataset(Dataset):
 
     def _image_path(self, record):
         image = record.get('image')
-        return None if image is None else os.path.join(self.data_root, image)
+        return os.path.join(self.data_root, image) if isinstance(image, str) else None
 
     def _validate(self, record):
         """Return the record's token length, or raise _BadRecord."""
         if not isinstance(record, dict) or 'conversations' not in record:
             raise _BadRecord(MALFORMED_RECORD, 'a record must be a dict with "conversations"')
         image = record.get('image')
-        if image is not None and not isinstance(image, str):
-            raise _BadRecord(MALFORMED_RECORD, f'"image" must be a path string, got {image!r}')
+        if self._loader is None:
+            if any(key in record for key in ('sensor', 'images', 'pair')):
+                raise _BadRecord(MALFORMED_RECORD, 'the record names a sensor, time series or pair; the dataset '
+                                 'needs the multi-sensor pipeline (LoadMultiSensorImages ...)')
+            if image is not None and not isinstance(image, str):
+                raise _BadRecord(MALFORMED_RECORD, f'"image" must be a path string, got {image!r}')
         system = record.get('system')
         if system is not None and not isinstance(system, str):
             raise _BadRecord(MALFORMED_RECORD, f'"system" must be a string, got {system!r}')
-        num_image_tokens = 0
-        path = self._image_path(record)
-        if path is not None:
-            try:
-                shape = raster_shape(path)
-            except FileNotFoundError as err:
-                raise _BadRecord(MISSING_IMAGE, str(err)) from err
-            except ValueError as err:
-                raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
-            num_image_tokens = num_tiles_for_shape(shape.height, shape.width, **self.tiling) * self.tokens_per_tile
+        if 'eval' in record and not isinstance(record['eval'], dict):
+            raise _BadRecord(MALFORMED_RECORD, f'"eval" must be a JSON object, got {record["eval"]!r}')
+        num_image_tokens, sensors = self._image_tokens(record)
+        conversations = record['conversations']
+        if self.sensor_tokens:
+            conversations = add_sensor_tokens(conversations, sensors)
         try:
-            input_ids, _ = encode_conversation(record['conversations'], self.tokenizer, self.template,
+            input_ids, _ = encode_conversation(conversations, self.tokenizer, self.template,
                                                num_image_tokens, self.max_length, system=system,
                                                record_id=record.get('id'))
         except ConversationFormatError as err:
@@ -152,6 +192,59 @@ class EarthMindConversationDataset(Dataset):
         except SequenceTooLongError as err:
             raise _BadRecord(TOO_LONG, str(err)) from err
         return len(input_ids)
+
+    def _plan(self, record):
+        try:
+            return plan_record_images(record, self.data_root, self._loader.bands, f'record {record.get("id")!r}',
+                                      self._loader.header_cache)
+        except FileNotFoundError as err:
+            raise _BadRecord(MISSING_IMAGE, str(err)) from err
+        except RasterReadError as err:
+            raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
+        except (ValueError, KeyError, TypeError) as err:
+            raise _BadRecord(INVALID_IMAGES, str(err)) from err
+
+    def _image_tokens(self, record):
+        """Visual token count and sensor names of the record, from file headers only."""
+        sensors = []
+        if self._loader is None:
+            path = self._image_path(record)
+            if path is None:
+                return 0, sensors
+            try:
+                shape = raster_shape(path)
+            except FileNotFoundError as err:
+                raise _BadRecord(MISSING_IMAGE, str(err)) from err
+            except ValueError as err:
+                raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
+            layout = (1, 1, num_tiles_for_shape(shape.height, shape.width, **self.tiling))
+        else:
+            plan = self._plan(record)
+            if plan is None:
+                return 0, sensors
+            sensors = plan.sensors
+            height, width = plan.window[3], plan.window[2]
+            for step in self._resizers:
+                try:
+                    height, width = step.output_size(height, width)
+                except ValueError as err:
+                    raise _BadRecord(INVALID_IMAGES, f'{type(step).__name__}: {err}') from err
+            groups = len(self._grouper.group_names(plan.sensors)) if self._grouper is not None else 1
+            layout = (len(plan.dates), groups, num_tiles_for_shape(height, width, **self.tiling))
+        return visual_token_count(layout, self.tokens_per_tile, self.group_fusion, self.date_fusion), sensors
+
+    def _check_pixels(self, index, record):
+        try:
+            self.pipeline(self._results(index, record))
+        except FileNotFoundError as err:
+            raise _BadRecord(MISSING_IMAGE, str(err)) from err
+        except ValueError as err:
+            raise _BadRecord(UNREADABLE_PIXELS, str(err)) from err
+
+    def _results(self, index, record):
+        return dict(index=index, record_id=record.get('id'), img_path=self._image_path(record),
+                    conversations=record['conversations'], system=record.get('system'), record=record,
+                    data_root=self.data_root, eval=record.get('eval'))
 
     @staticmethod
     def _describe(index, record, err):
@@ -191,14 +284,22 @@ class EarthMindConversationDataset(Dataset):
             RuntimeError: If the pipeline's sequence length differs from the validated one
                 (tiling or tokenizer settings of the pipeline and the dataset differ).
         """
-        index, record = self.records[idx]
-        results = dict(index=index, record_id=record.get('id'), img_path=self._image_path(record),
-                       conversations=record['conversations'], system=record.get('system'))
-        try:
-            sample = self.pipeline(results)
-        except (FileNotFoundError, ValueError) as err:
-            error_type = FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError
-            raise error_type(f'{self.data_file}: record {index} (id={record.get("id")!r}): {err}') from err
+        for attempt in range(len(self.records)):
+            index, record = self.records[(idx + attempt) % len(self.records)]
+            try:
+                sample = self.pipeline(self._results(index, record))
+                break
+            except (FileNotFoundError, ValueError) as err:
+                message = f'{self.data_file}: record {index} (id={record.get("id")!r}): {err}'
+                if not self.skip_bad_records:
+                    error_type = FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError
+                    raise error_type(message) from err
+                self.skip_counts[UNREADABLE_PIXELS] += 1
+                print_log(f'skipped (skip_bad_records=True), loading the next record instead: {message}',
+                          logger='current', level=logging.WARNING)
+        else:
+            raise ValueError(f'{self.data_file}: no record could be loaded (skip_bad_records=True)')
+        idx = (idx + attempt) % len(self.records)
         if sample['input_ids'].shape[0] != self.lengths[idx]:
             raise RuntimeError(
                 f'{self.data_file}: record {index} (id={record.get("id")!r}): the pipeline made '

@@ -15,6 +15,10 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 
+class RasterReadError(ValueError):
+    """GDAL could not open or read a raster (not a raster, corrupt, truncated)."""
+
+
 class RasterShape(NamedTuple):
     """Header facts of a raster, read without its pixels."""
 
@@ -36,7 +40,8 @@ def _open_raster(path):
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: If GDAL cannot open or read it (not a raster, corrupt, truncated).
+        RasterReadError: If GDAL cannot open or read it (not a raster, corrupt,
+            truncated); a ``ValueError``.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -48,7 +53,7 @@ def _open_raster(path):
                 yield dataset
     except RasterioError as err:
         detail = f'{err} ({err.__cause__})' if err.__cause__ else str(err)
-        raise ValueError(f'Cannot read raster {path}: {detail}') from err
+        raise RasterReadError(f'Cannot read raster {path}: {detail}') from err
 
 
 def raster_meta(dataset):

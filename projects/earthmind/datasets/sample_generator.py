@@ -13,6 +13,11 @@ Images are ``uint8`` 3-band GeoTIFFs (EPSG:32633, 10 m pixels, a distinct origin
 image, tiled and deflate-compressed) of 48-120 pixels per side, usually non-square, so
 that dynamic tiling with 56 px tiles gives 1-4 tiles (plus a thumbnail). The same seed
 gives byte-identical JSON files and identical pixels.
+
+The same folder also gets the multi-sensor tasks of ``multisensor_samples.py``
+(Sentinel-2 12-band, Sentinel-1 VV/VH, SAR-optical pairs, two-date change records),
+drawn from their own random streams, so the RGB classification files and the
+tokenizer do not depend on them.
 """
 import json
 import os
@@ -23,6 +28,8 @@ from rasterio.transform import Affine
 
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
+from .multisensor_samples import make_multisensor_samples
+from .smooth_noise import smooth_noise
 from .tokenizer_training import train_sample_tokenizer
 
 CLASSES = ('water', 'forest', 'desert', 'urban')
@@ -40,17 +47,6 @@ _BASE_COLOURS = {
     'desert': (205, 175, 120),
     'urban': (125, 125, 130),
 }
-
-
-def _smooth_field(rng, height, width, cell):
-    """Bilinearly interpolated standard-normal noise with features about ``cell`` px wide."""
-    coarse = rng.standard_normal((height // cell + 2, width // cell + 2))
-    y, x = np.arange(height) / cell, np.arange(width) / cell
-    y0, x0 = y.astype(int), x.astype(int)
-    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
-    top = coarse[y0][:, x0] * (1 - fx) + coarse[y0][:, x0 + 1] * fx
-    bottom = coarse[y0 + 1][:, x0] * (1 - fx) + coarse[y0 + 1][:, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
 
 
 def _stripes(rng, height, width, wavelength):
@@ -74,11 +70,11 @@ def _street_grid(rng, height, width):
 def _texture(rng, label, height, width):
     """Brightness offsets [H, W] for one image (added to every band)."""
     if label == 'water':
-        return 6 * _smooth_field(rng, height, width, 24) + 4 * _stripes(rng, height, width, rng.uniform(5, 9))
+        return 6 * smooth_noise(rng, height, width, 24) + 4 * _stripes(rng, height, width, rng.uniform(5, 9))
     if label == 'forest':
-        return 25 * _smooth_field(rng, height, width, 2) + 8 * _smooth_field(rng, height, width, 16)
+        return 25 * smooth_noise(rng, height, width, 2) + 8 * smooth_noise(rng, height, width, 16)
     if label == 'desert':
-        return 22 * _stripes(rng, height, width, rng.uniform(12, 22)) + 10 * _smooth_field(rng, height, width, 30)
+        return 22 * _stripes(rng, height, width, rng.uniform(12, 22)) + 10 * smooth_noise(rng, height, width, 30)
     return _street_grid(rng, height, width)
 
 
@@ -108,12 +104,13 @@ def write_geotiff(path, pixels, transform):
         dst.write(pixels)
 
 
-def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vocab_size=1000):
+def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vocab_size=1000, multisensor=True):
     """Write the sample dataset.
 
     Layout of ``out_dir``: ``images/<split>_<NNNN>.tif``,
     ``classification_train.json``, ``classification_val.json`` (record lists, image
-    paths relative to ``out_dir``) and ``tokenizer/`` (see ``tokenizer_training.py``).
+    paths relative to ``out_dir``), ``tokenizer/`` (see ``tokenizer_training.py``)
+    and, with ``multisensor``, the multi-sensor task files and ``images/<task>/``.
     Existing files of the same names are overwritten.
 
     Args:
@@ -122,9 +119,11 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
         train_per_class (int): Training images per class.
         val_per_class (int): Validation images per class.
         vocab_size (int): Target vocabulary size of the tokenizer.
+        multisensor (bool): Also write the multi-sensor tasks (same per-class counts).
 
     Returns:
-        dict: Records per split, e.g. ``{'train': 64, 'val': 16}``.
+        dict: Records per split of the classification set, then per multi-sensor file
+        stem, e.g. ``{'train': 64, 'val': 16, 'multispectral_train': 64, ...}``.
     """
     out_dir = os.fspath(out_dir)
     os.makedirs(os.path.join(out_dir, 'images'), exist_ok=True)
@@ -151,4 +150,6 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
             f.write('\n')
         counts[split] = len(records)
     train_sample_tokenizer(texts, os.path.join(out_dir, 'tokenizer'), vocab_size=vocab_size)
+    if multisensor:
+        counts.update(make_multisensor_samples(out_dir, seed, train_per_class, val_per_class))
     return counts

@@ -1,7 +1,7 @@
-"""EarthMind vision-language model: InternViT -> pixel shuffle -> MLP projector -> causal LLM.
+"""EarthMind vision-language model: InternViT -> band/date fusion -> pixel shuffle -> MLP projector -> causal LLM.
 
-Submodules carry InternVL's names (``vision_model``, ``mlp1``, ``language_model``), so without LoRA the state
-dict keys are those of an InternVL checkpoint.
+Submodules carry InternVL's names (``vision_model``, ``mlp1``, ``language_model``), so without LoRA those state
+dict keys are those of an InternVL checkpoint; the fusion parameters live under ``band_fusion.``.
 """
 import copy
 
@@ -13,7 +13,9 @@ from torch import nn
 
 from projects.earthmind.registry import MODELS
 from projects.earthmind.utils.special_tokens import add_special_tokens, image_context_token_id
+from projects.earthmind.utils.visual_tokens import visual_token_count
 
+from .band_fusion import BandFusion
 from .internvl_checkpoint import InternVLParts, load_internvl_checkpoint, resolve_dtype
 from .projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
 
@@ -96,6 +98,7 @@ class EarthMindModel(BaseModel):
         freeze_vision_encoder (bool): Freeze ``vision_model``.
         freeze_llm (bool): Freeze ``language_model``.
         freeze_projector (bool): Freeze ``mlp1``.
+        freeze_fusion (bool): Freeze ``band_fusion``.
         llm_lora (dict | LoraConfig | None): LoRA on the LLM (peft). ``target_modules=None`` means every linear
             layer but the output head. ``modules_to_save`` makes whole modules trainable.
         vision_lora (dict | LoraConfig | None): LoRA on the ViT; ``target_modules=None`` means every linear layer.
@@ -105,6 +108,18 @@ class EarthMindModel(BaseModel):
             ViT, projector and LLM; its ``downsample_ratio``/``select_layer`` must equal the arguments.
         image_feature_ablation (str | None): ``'zero'`` replaces the projected visual tokens by zeros before
             the LLM (control run for learning checks); None keeps them.
+        band_group_vocab (Sequence[str]): Names of all band groups; batches index it with ``group_ids``
+            (the same list as the data pipeline's config).
+        group_modalities (dict[str, str] | None): ``'optical'`` or ``'sar'`` for every name of
+            ``band_group_vocab``; None = one optical modality (no cross-modal fusion).
+        group_fusion (str): Band-group fusion, ``'mean'``, ``'attention'`` or ``'concat'``.
+        date_fusion (str): Date fusion, ``'concat'``, ``'mean'`` or ``'attention'``.
+        max_dates (int): Most dates a sample may have (size of the date embedding).
+        date_offset_encoding (bool): Add a learned encoding of each date's day offset to its tokens.
+        fusion_scorer_hidden_size (int): Hidden width of the fusion's attention scorers and modality gates.
+        extra_special_tokens (Sequence[str]): Tokens added to the tokenizer besides the image tokens (e.g.
+            sensor tokens such as ``<sensor:sentinel2_l2a>``), in this order; the data pipeline must add the
+            same list so the ids agree.
         torch_dtype (torch.dtype | str | None): Cast all weights (before LoRA) to this dtype.
         generation_cfg (dict | None): Defaults for ``mode='predict'``: ``max_new_tokens`` (64),
             ``stop_words`` (strings that are single tokens; default the tokenizer's eos) and any other
@@ -122,11 +137,20 @@ class EarthMindModel(BaseModel):
                  freeze_vision_encoder=False,
                  freeze_llm=False,
                  freeze_projector=False,
+                 freeze_fusion=False,
                  llm_lora=None,
                  vision_lora=None,
                  gradient_checkpointing=False,
                  pretrained_internvl=None,
                  image_feature_ablation=None,
+                 band_group_vocab=('rgb', ),
+                 group_modalities=None,
+                 group_fusion='mean',
+                 date_fusion='concat',
+                 max_dates=1,
+                 date_offset_encoding=False,
+                 fusion_scorer_hidden_size=64,
+                 extra_special_tokens=(),
                  torch_dtype=None,
                  generation_cfg=None,
                  data_preprocessor=None,
@@ -143,19 +167,28 @@ class EarthMindModel(BaseModel):
         self.image_feature_ablation = image_feature_ablation
 
         vision_model, projector, language_model = self._build_parts(vision_encoder, llm, pretrained_internvl)
-        add_special_tokens(self.tokenizer)
+        add_special_tokens(self.tokenizer, tuple(extra_special_tokens))
         if len(self.tokenizer) > language_model.get_input_embeddings().num_embeddings:
             # Only grows: rows past len(tokenizer) (e.g. Qwen's padded vocabulary) are kept, never dropped.
             language_model.resize_token_embeddings(len(self.tokenizer))
         self.img_context_token_id = image_context_token_id(self.tokenizer)
         self.tokens_per_tile = tokens_per_tile(vision_model.image_size, vision_model.patch_size, downsample_ratio)
+        band_fusion = BandFusion(
+            hidden_size=vision_model.hidden_size,
+            band_group_vocab=band_group_vocab,
+            group_modalities=group_modalities,
+            group_fusion=group_fusion,
+            date_fusion=date_fusion,
+            max_dates=max_dates,
+            date_offset_encoding=date_offset_encoding,
+            scorer_hidden_size=fusion_scorer_hidden_size)
 
         dtype = resolve_dtype(torch_dtype)
         if dtype is not None:
-            for module in (vision_model, projector, language_model):
+            for module in (vision_model, band_fusion, projector, language_model):
                 module.to(dtype)
-        for module, frozen in ((vision_model, freeze_vision_encoder), (projector, freeze_projector),
-                               (language_model, freeze_llm)):
+        for module, frozen in ((vision_model, freeze_vision_encoder), (band_fusion, freeze_fusion),
+                               (projector, freeze_projector), (language_model, freeze_llm)):
             if frozen:
                 module.requires_grad_(False)
         if gradient_checkpointing:
@@ -169,6 +202,7 @@ class EarthMindModel(BaseModel):
             language_model = self._apply_lora(language_model, llm_lora, exclude=head_names)
 
         self.vision_model = vision_model
+        self.band_fusion = band_fusion
         self.mlp1 = projector
         self.language_model = language_model
         self.generation_cfg = self._parse_generation_cfg(generation_cfg or {})
@@ -238,15 +272,7 @@ class EarthMindModel(BaseModel):
     def _vit(self):
         return _unwrap(self.vision_model)
 
-    def encode_images(self, pixel_values):
-        """Turn tiles into LLM-width visual tokens.
-
-        Args:
-            pixel_values (Tensor): ``[N, 3, S, S]`` with ``S`` the ViT ``image_size``.
-
-        Returns:
-            Tensor: ``[N, tokens_per_tile, llm_hidden]``.
-        """
+    def _patch_tokens(self, pixel_values):
         size = self._vit.image_size
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[-2:]) != (size, size):
             raise ValueError(f'pixel_values must be [N, C, {size}, {size}], got {tuple(pixel_values.shape)}')
@@ -256,56 +282,141 @@ class EarthMindModel(BaseModel):
         else:
             _, hidden_states = self.vision_model(pixel_values, output_hidden_states=True)
             features = hidden_states[self.select_layer]
-        features = features[:, 1:]  # drop CLS
-        grid = size // self._vit.patch_size
-        features = features.reshape(features.shape[0], grid, grid, features.shape[-1])
+        return features[:, 1:]  # drop CLS
+
+    def _project(self, patch_tokens):
+        grid = self._vit.image_size // self._vit.patch_size
+        features = patch_tokens.reshape(patch_tokens.shape[0], grid, grid, patch_tokens.shape[-1])
         features = pixel_shuffle(features, self.downsample_ratio)
         features = features.reshape(features.shape[0], -1, features.shape[-1])
         return self.mlp1(features.to(self.mlp1[0].weight.dtype))
 
-    def embed_inputs(self, input_ids, pixel_values=None, num_tiles=None, meta=None):
-        """LLM input embeddings with the visual tokens written at the ``<IMG_CONTEXT>`` positions.
+    def encode_images(self, pixel_values):
+        """Turn tiles into LLM-width visual tokens, each tile on its own (no fusion).
 
-        All tiles of the batch go through the ViT in one call. A batch without any tile still runs the ViT and
-        projector on one dummy tile and adds zero times their output, so every process builds the same graph
-        under DDP/ZeRO.
+        Args:
+            pixel_values (Tensor): ``[N, 3, S, S]`` with ``S`` the ViT ``image_size``.
 
-        Raises:
-            ValueError: When the tiles do not add up to ``num_tiles`` or a sample's ``<IMG_CONTEXT>`` count is
-                not ``num_tiles[b] * tokens_per_tile`` (the sample is named; nothing is truncated).
+        Returns:
+            Tensor: ``[N, tokens_per_tile, llm_hidden]``.
         """
-        batch = input_ids.shape[0]
-        num_tiles = (torch.zeros(batch, dtype=torch.long) if num_tiles is None else
-                     torch.as_tensor(num_tiles, dtype=torch.long).cpu())
-        if num_tiles.shape != (batch, ):
-            raise ValueError(f'num_tiles must have one entry per sample ({batch}), got shape {tuple(num_tiles.shape)}')
+        return self._project(self._patch_tokens(pixel_values))
+
+    def visual_token_counts(self, image_layout):
+        """LLM visual tokens per sample for ``image_layout`` ``[B, 3]`` under this model's fusion strategies."""
+        return [
+            visual_token_count(layout, self.tokens_per_tile, self.band_fusion.group_fusion,
+                               self.band_fusion.date_fusion) for layout in torch.as_tensor(image_layout).tolist()
+        ]
+
+    def _check_visual_inputs(self, batch, pixel_values, image_layout, group_ids, date_offsets, meta):
         given = 0 if pixel_values is None else pixel_values.shape[0]
-        if int(num_tiles.sum()) != given:
-            raise ValueError(f'num_tiles sums to {int(num_tiles.sum())} but pixel_values holds {given} tiles')
-        image_mask = input_ids == self.img_context_token_id
-        counts = image_mask.sum(dim=1).cpu()
+        if image_layout is None:
+            if given:
+                raise ValueError(f'pixel_values holds {given} tiles but image_layout is missing')
+            return torch.zeros((batch, 3), dtype=torch.long)
+        layout = torch.as_tensor(image_layout, dtype=torch.long).cpu()
+        if layout.shape != (batch, 3):
+            raise ValueError(f'image_layout must be [B, 3] = [{batch}, 3] (D, G, T per sample), '
+                             f'got shape {tuple(layout.shape)}')
         for b in range(batch):
-            expected = int(num_tiles[b]) * self.tokens_per_tile
-            if int(counts[b]) != expected:
-                raise ValueError(f'{_sample_name(meta, b)}: {int(counts[b])} <IMG_CONTEXT> tokens but '
-                                 f'{int(num_tiles[b])} tiles x {self.tokens_per_tile} tokens = {expected}')
-        embeds = self.language_model.get_input_embeddings()(input_ids)
-        if given == 0:
-            size = self._vit.image_size
-            dummy = embeds.new_zeros((1, 3, size, size))
-            return embeds + 0 * self.encode_images(dummy).sum().to(embeds.dtype)
-        visual = self.encode_images(pixel_values)
+            try:
+                visual_token_count(layout[b], self.tokens_per_tile, self.band_fusion.group_fusion,
+                                   self.band_fusion.date_fusion)
+            except ValueError as error:
+                raise ValueError(f'{_sample_name(meta, b)}: {error}') from error
+        tiles = int(layout.prod(dim=1).sum())
+        if tiles != given:
+            raise ValueError(f'image_layout (D * G * T summed over samples) accounts for {tiles} tiles but '
+                             f'pixel_values holds {given}')
+        if tiles:
+            for key, value in (('group_ids', group_ids), ('date_offsets', date_offsets)):
+                if value is None or len(value) != batch:
+                    got = 'missing' if value is None else f'{len(value)} entries'
+                    raise ValueError(f'{key} must give one entry per sample ({batch}) when there are tiles, '
+                                     f'got {got}')
+        return layout
+
+    def encode_visual(self, pixel_values, image_layout, group_ids, date_offsets, meta=None, return_weights=False):
+        """Encode a batch's tiles and fuse them into the visual tokens the LLM sees.
+
+        The ViT runs once over all ``[M, 3, S, S]`` tiles of the batch; :class:`BandFusion` fuses band groups,
+        modalities and dates per token position; pixel shuffle and the projector follow.
+
+        Args:
+            pixel_values (Tensor): ``[M, 3, S, S]``, each sample's ``D * G * T`` tiles in date, group, tile order.
+            image_layout (Tensor): ``[B, 3]`` ``(D, G, T)`` per sample; ``(0, 0, 0)`` for text only.
+            group_ids (Sequence[Tensor]): Per sample ``[G]`` indices into ``band_group_vocab``.
+            date_offsets (Sequence[Tensor]): Per sample ``[D]`` days since the first date.
+            meta (list[dict] | None): Record info for error messages.
+            return_weights (bool): Also return the fusion weights (see :meth:`BandFusion.forward`).
+
+        Returns:
+            Tensor | tuple[Tensor, list]: ``[sum of visual_token_counts, llm_hidden]`` in batch order (each
+            sample's tokens in date, group, tile, token order), and with ``return_weights`` the per-sample
+            fusion weights.
+        """
+        if image_layout is None:
+            raise ValueError('encode_visual needs image_layout ([B, 3], (D, G, T) per sample)')
+        layout = self._check_visual_inputs(len(image_layout), pixel_values, image_layout, group_ids, date_offsets,
+                                           meta)
+        names = [_sample_name(meta, b) for b in range(layout.shape[0])]
+        fused = self.band_fusion(self._patch_tokens(pixel_values), layout, group_ids, date_offsets,
+                                 sample_names=names, return_weights=return_weights)
+        fused, weights = fused if return_weights else (fused, None)
+        visual = self._project(fused)
         if self.image_feature_ablation == 'zero':
             visual = visual * 0  # keeps the graph (same parameters used) but carries no image information
-        visual = visual.reshape(-1, visual.shape[-1]).to(embeds.dtype)
-        return embeds.masked_scatter(image_mask.unsqueeze(-1), visual)
+        visual = visual.reshape(-1, visual.shape[-1])
+        return (visual, weights) if return_weights else visual
+
+    @torch.no_grad()
+    def fusion_weights(self, pixel_values, image_layout, group_ids, date_offsets, meta=None):
+        """Per-sample fusion weights of a batch (group, modality and date importance), without gradients.
+
+        Returns:
+            list[dict | None]: One entry per sample as described in :meth:`BandFusion.forward`.
+        """
+        return self.encode_visual(pixel_values, image_layout, group_ids, date_offsets, meta, return_weights=True)[1]
+
+    def embed_inputs(self, input_ids, pixel_values=None, image_layout=None, group_ids=None, date_offsets=None,
+                     meta=None):
+        """LLM input embeddings with the fused visual tokens written at the ``<IMG_CONTEXT>`` positions.
+
+        All tiles of the batch go through the ViT in one call. A batch without any tile still runs the ViT,
+        the fusion and the projector on one dummy tile and adds zero times their output, so every process
+        builds the same graph under DDP/ZeRO.
+
+        Raises:
+            ValueError: When the layout does not match the tiles, or a sample's ``<IMG_CONTEXT>`` count differs
+                from its :func:`visual_token_count` (the sample is named; nothing is truncated).
+        """
+        batch = input_ids.shape[0]
+        layout = self._check_visual_inputs(batch, pixel_values, image_layout, group_ids, date_offsets, meta)
+        image_mask = input_ids == self.img_context_token_id
+        counts = image_mask.sum(dim=1).cpu()
+        for b, expected in enumerate(self.visual_token_counts(layout)):
+            if int(counts[b]) != expected:
+                raise ValueError(f'{_sample_name(meta, b)}: {int(counts[b])} <IMG_CONTEXT> tokens but image_layout '
+                                 f'(D, G, T) = {tuple(layout[b].tolist())} gives {expected} visual tokens '
+                                 f'({self.tokens_per_tile} per tile, group_fusion={self.band_fusion.group_fusion!r}, '
+                                 f'date_fusion={self.band_fusion.date_fusion!r})')
+        embeds = self.language_model.get_input_embeddings()(input_ids)
+        if not int(layout.prod(dim=1).sum()):
+            size = self._vit.image_size
+            dummy = self.encode_visual(embeds.new_zeros((1, 3, size, size)), [[1, 1, 1]], [[0]], [[0.0]])
+            return embeds + 0 * dummy.sum().to(embeds.dtype)
+        visual = self.encode_visual(pixel_values, layout, group_ids, date_offsets, meta)
+        return embeds.masked_scatter(image_mask.unsqueeze(-1), visual.to(embeds.dtype))
 
     def forward(self,
                 input_ids=None,
                 labels=None,
                 attention_mask=None,
                 pixel_values=None,
-                num_tiles=None,
+                image_layout=None,
+                group_ids=None,
+                date_offsets=None,
                 meta=None,
                 data_samples=None,
                 mode='loss',
@@ -319,8 +430,10 @@ class EarthMindModel(BaseModel):
             input_ids (Tensor): ``[B, L]`` token ids.
             labels (Tensor): ``[B, L]`` targets aligned with ``input_ids`` (-100 = ignored); the LLM shifts them.
             attention_mask (Tensor): ``[B, L]`` 1 for real tokens.
-            pixel_values (Tensor): ``[sum(num_tiles), 3, S, S]`` tiles in batch order.
-            num_tiles (Tensor): ``[B]`` tiles per sample.
+            pixel_values (Tensor): ``[M, 3, S, S]`` tiles in batch order (per sample date, group, tile order).
+            image_layout (Tensor): ``[B, 3]`` ``(D, G, T)`` per sample.
+            group_ids (list[Tensor]): Per sample ``[G]`` indices into ``band_group_vocab``.
+            date_offsets (list[Tensor]): Per sample ``[D]`` days since the first date.
             meta (list[dict]): Per-sample record info (used in error messages and predictions).
             data_samples: Unused (mmengine signature).
             mode (str): ``'loss'`` -> ``dict(loss=...)``; ``'predict'`` -> list of prediction dicts (see
@@ -329,13 +442,16 @@ class EarthMindModel(BaseModel):
         """
         if data is not None:
             input_ids, labels, attention_mask = data['input_ids'], data.get('labels'), data.get('attention_mask')
-            pixel_values, num_tiles, meta = data.get('pixel_values'), data.get('num_tiles'), data.get('meta')
+            pixel_values, image_layout = data.get('pixel_values'), data.get('image_layout')
+            group_ids, date_offsets, meta = data.get('group_ids'), data.get('date_offsets'), data.get('meta')
+        visual = dict(pixel_values=pixel_values, image_layout=image_layout, group_ids=group_ids,
+                      date_offsets=date_offsets)
         if mode == 'loss':
-            return self.compute_loss(input_ids, labels, attention_mask, pixel_values, num_tiles, meta)
+            return self.compute_loss(input_ids, labels, attention_mask, meta=meta, **visual)
         if mode == 'predict':
-            return self.predict(input_ids, attention_mask, pixel_values, num_tiles, labels=labels, meta=meta)
+            return self.predict(input_ids, attention_mask, labels=labels, meta=meta, **visual)
         if mode == 'tensor':
-            embeds = self.embed_inputs(input_ids, pixel_values, num_tiles, meta)
+            embeds = self.embed_inputs(input_ids, meta=meta, **visual)
             return self.language_model(inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids),
                                        use_cache=False)
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
@@ -344,7 +460,15 @@ class EarthMindModel(BaseModel):
     def _mask(attention_mask, input_ids):
         return torch.ones_like(input_ids) if attention_mask is None else attention_mask.long()
 
-    def compute_loss(self, input_ids, labels, attention_mask=None, pixel_values=None, num_tiles=None, meta=None):
+    def compute_loss(self,
+                     input_ids,
+                     labels,
+                     attention_mask=None,
+                     pixel_values=None,
+                     image_layout=None,
+                     group_ids=None,
+                     date_offsets=None,
+                     meta=None):
         """Next-token cross-entropy averaged over supervised tokens.
 
         Raises:
@@ -355,7 +479,7 @@ class EarthMindModel(BaseModel):
         if not bool((labels[:, 1:] != IGNORE_INDEX).any()):
             names = ', '.join(_sample_name(meta, b) for b in range(labels.shape[0]))
             raise ValueError(f'No supervised token in the batch ({names}): every label is {IGNORE_INDEX}')
-        embeds = self.embed_inputs(input_ids, pixel_values, num_tiles, meta)
+        embeds = self.embed_inputs(input_ids, pixel_values, image_layout, group_ids, date_offsets, meta)
         out = self.language_model(
             inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids), labels=labels, use_cache=False)
         return dict(loss=out.loss)
@@ -365,7 +489,9 @@ class EarthMindModel(BaseModel):
                  input_ids,
                  attention_mask=None,
                  pixel_values=None,
-                 num_tiles=None,
+                 image_layout=None,
+                 group_ids=None,
+                 date_offsets=None,
                  max_new_tokens=64,
                  stop_token_ids=None,
                  meta=None,
@@ -378,7 +504,9 @@ class EarthMindModel(BaseModel):
             input_ids (Tensor): ``[B, L]`` prompt ids (with ``<IMG_CONTEXT>`` placeholders).
             attention_mask (Tensor | None): ``[B, L]``; the 1-positions of each row form its prompt.
             pixel_values (Tensor | None): Tiles of the batch.
-            num_tiles (Tensor | None): Tiles per sample.
+            image_layout (Tensor | None): ``[B, 3]`` ``(D, G, T)`` per sample.
+            group_ids (list[Tensor] | None): Per sample band-group indices.
+            date_offsets (list[Tensor] | None): Per sample day offsets.
             max_new_tokens (int): Upper bound on generated tokens.
             stop_token_ids (list[int] | None): Ids that end generation; the tokenizer's eos when None.
             meta (list[dict] | None): Record info for error messages.
@@ -401,13 +529,21 @@ class EarthMindModel(BaseModel):
         for b, prompt in enumerate(prompts):
             padded[b, length - len(prompt):] = prompt
             left_mask[b, length - len(prompt):] = 1
-        embeds = self.embed_inputs(padded, pixel_values, num_tiles, meta)
+        embeds = self.embed_inputs(padded, pixel_values, image_layout, group_ids, date_offsets, meta)
         kwargs = dict(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
                       pad_token_id=pad_id)
         kwargs.update(gen_kwargs)
         return self.language_model.generate(inputs_embeds=embeds, attention_mask=left_mask, **kwargs)
 
-    def predict(self, input_ids, attention_mask=None, pixel_values=None, num_tiles=None, labels=None, meta=None):
+    def predict(self,
+                input_ids,
+                attention_mask=None,
+                pixel_values=None,
+                image_layout=None,
+                group_ids=None,
+                date_offsets=None,
+                labels=None,
+                meta=None):
         """Generate with ``generation_cfg`` and decode.
 
         When ``labels`` are given (a training-format batch), each prompt ends before its first supervised token,
@@ -425,7 +561,7 @@ class EarthMindModel(BaseModel):
                 if len(supervised):
                     mask[b, int(supervised[0]):] = 0
         cfg = dict(self.generation_cfg)
-        new_ids = self.generate(input_ids, mask, pixel_values, num_tiles, meta=meta, **cfg)
+        new_ids = self.generate(input_ids, mask, pixel_values, image_layout, group_ids, date_offsets, meta=meta, **cfg)
         stop_ids = set(cfg['stop_token_ids'] or [self.tokenizer.eos_token_id])
         results = []
         for b, row in enumerate(new_ids.tolist()):

@@ -18,7 +18,9 @@ class DynamicTiling(BaseTransform):
         use_thumbnail (bool): Append a whole-image thumbnail to grids of more than one tile.
 
     Adds ``pixel_values`` (float ``[N, C, tile_size, tile_size]``; ``N = 0`` for a
-    text-only record) and removes ``img``.
+    text-only record), ``image_layout`` ``(1, 1, N)`` (``(0, 0, 0)`` without an image)
+    and ``group_names`` ``['rgb']``, and removes ``img``. For multi-band, multi-date
+    samples use ``TileGroups``.
     """
 
     def __init__(self, tile_size, min_tiles, max_tiles, use_thumbnail):
@@ -31,10 +33,11 @@ class DynamicTiling(BaseTransform):
         """Tile the image."""
         img = results.pop('img')
         if img is None:
-            results['pixel_values'] = torch.zeros(0, 3, self.tile_size, self.tile_size)
+            results.update(pixel_values=torch.zeros(0, 3, self.tile_size, self.tile_size), image_layout=(0, 0, 0),
+                           group_names=[])
         else:
-            results['pixel_values'] = dynamic_tile(img, self.tile_size, self.min_tiles, self.max_tiles,
-                                                   self.use_thumbnail)
+            tiles = dynamic_tile(img, self.tile_size, self.min_tiles, self.max_tiles, self.use_thumbnail)
+            results.update(pixel_values=tiles, image_layout=(1, 1, tiles.shape[0]), group_names=['rgb'])
         return results
 
     def __repr__(self):

@@ -1,6 +1,6 @@
 """Tiny EarthMind trained on the sample scene-classification data (CPU, minutes).
 
-The embedded default: ``tools/dist.sh train configs/earthmind/earthmind_tiny_1xb8_30e_sample-cls.py 1``.
+The embedded default: ``tools/dist.sh train configs/earthmind/earthmind_tiny_1xb8_30e_sample_cls.py 1``.
 The ViT, projector and LLM are trained from random weights, so a high learning
 rate is used; with real weights use the 4B recipes.
 """

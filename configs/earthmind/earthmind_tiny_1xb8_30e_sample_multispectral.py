@@ -1,0 +1,24 @@
+"""Tiny EarthMind on 12-band Sentinel-2 L2A samples whose class shows only in NIR/SWIR.
+
+All four default band groups (rgb, rededge, nir, swir_coastal) go through the shared
+ViT and are averaged per token (``group_fusion='mean'``), so the LLM sees as many tokens
+as for an RGB image. Control: ``..._sample_multispectral_rgbonly.py``.
+"""
+from mmengine.config import read_base
+
+with read_base():
+    from .._base_.datasets.sample_multisensor import *  # noqa: F401,F403
+    from .._base_.runtime.default_runtime import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+
+lr = 1e-3
+max_epochs = 30
+
+train_dataloader['dataset']['data_file'] = 'multispectral_train.json'
+
+optim_wrapper['optimizer']['lr'] = lr
+param_scheduler[0]['end'] = warmup_ratio * max_epochs
+param_scheduler[1]['begin'] = warmup_ratio * max_epochs
+param_scheduler[1]['end'] = max_epochs
+train_cfg['max_epochs'] = max_epochs
+default_hooks['checkpoint']['interval'] = 80

@@ -1,0 +1,201 @@
+"""Reading named bands from one or several rasters onto one reference grid, window by window.
+
+A :class:`BandSource` says where one band lives (file and 1-based band index). Bands
+of different resolutions (Sentinel-2 10/20/60 m) are resampled while they are read
+onto the grid of the finest band: GDAL reads only the blocks under the requested
+window and resamples them (bilinear for measurements, nearest for masks and classes),
+so a large scene is never loaded whole. Nodata comes back as a validity mask, never as
+numbers mixed into the data.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import RasterioError
+from rasterio.transform import Affine
+from rasterio.windows import Window, bounds as window_bounds, from_bounds
+
+from .raster_io import RasterReadError, _open_raster
+
+
+class BandSource(NamedTuple):
+    """One band to read: ``name`` from band ``index`` (1-based) of the raster at ``path``.
+
+    ``categorical`` bands (masks, classes) are resampled with nearest neighbour.
+    ``nodata`` is the stored value meaning "no data" for files that declare none.
+    """
+
+    name: str
+    path: str
+    index: int = 1
+    categorical: bool = False
+    nodata: float = None
+
+
+class Grid(NamedTuple):
+    """A pixel grid: CRS string, affine 6-tuple, width and height."""
+
+    crs: str
+    transform: tuple
+    width: int
+    height: int
+
+    @property
+    def bounds(self):
+        """``(left, bottom, right, top)`` in CRS units (north-up grids)."""
+        a, _, c, _, e, f = self.transform
+        xs, ys = (c, c + a * self.width), (f, f + e * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+def _header(dataset):
+    return dict(crs=dataset.crs.to_string() if dataset.crs is not None else None,
+                transform=tuple(dataset.transform)[:6], width=dataset.width, height=dataset.height,
+                count=dataset.count, nodata=dataset.nodata, dtype=dataset.dtypes[0])
+
+
+def read_headers(paths):
+    """Header of each distinct file: ``{path: dict(crs, transform, width, height, count, nodata, dtype)}``."""
+    headers = {}
+    for path in paths:
+        if path not in headers:
+            with _open_raster(path) as dataset:
+                headers[path] = _header(dataset)
+    return headers
+
+
+def reference_grid(sources, headers, name='sample'):
+    """The grid of the finest-resolution band; every band must share its CRS and extent.
+
+    Args:
+        sources (Sequence[BandSource]): The bands.
+        headers (dict): :func:`read_headers` of their files.
+        name (str): Names the sample in errors.
+
+    Returns:
+        Grid: The reference grid.
+
+    Raises:
+        ValueError: Band index beyond a file's band count, different CRS, or extents
+            differing by more than half a pixel of the coarser band.
+    """
+    for source in sources:
+        count = headers[source.path]['count']
+        if not 1 <= source.index <= count:
+            raise ValueError(f'{name}: band {source.name} is band {source.index} of {source.path}, '
+                             f'which has {count} band(s)')
+    finest = min(sources, key=lambda s: abs(headers[s.path]['transform'][0]))
+    head = headers[finest.path]
+    grid = Grid(head['crs'], head['transform'], head['width'], head['height'])
+    for source in sources:
+        other = headers[source.path]
+        if other['crs'] != grid.crs:
+            raise ValueError(f'{name}: band {source.name} ({source.path}) has CRS {other["crs"]}, but band '
+                             f'{finest.name} ({finest.path}) has {grid.crs}')
+        other_grid = Grid(other['crs'], other['transform'], other['width'], other['height'])
+        tolerance = abs(other['transform'][0]) / 2
+        if any(abs(a - b) > tolerance for a, b in zip(other_grid.bounds, grid.bounds)):
+            raise ValueError(f'{name}: band {source.name} ({source.path}) covers {other_grid.bounds}, but band '
+                             f'{finest.name} ({finest.path}) covers {grid.bounds} (different extent)')
+    return grid
+
+
+def check_window(window, grid, name='sample'):
+    """Validate ``(col_off, row_off, width, height)`` against ``grid``; return it as a tuple of ints."""
+    if window is None:
+        return 0, 0, grid.width, grid.height
+    if len(window) != 4 or any(int(v) != v for v in window):
+        raise ValueError(f'{name}: window must be four ints [col_off, row_off, width, height], got {window}')
+    col, row, width, height = (int(v) for v in window)
+    if width < 1 or height < 1 or col < 0 or row < 0 or col + width > grid.width or row + height > grid.height:
+        raise ValueError(f'{name}: window {list(window)} is not inside the {grid.width}x{grid.height} raster')
+    return col, row, width, height
+
+
+def window_transform(grid, window):
+    """Affine 6-tuple of ``window`` ``(col_off, row_off, width, height)`` on ``grid``."""
+    a, b, c, d, e, f = grid.transform
+    col, row = window[0], window[1]
+    return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)
+
+
+def read_band_stack(sources, grid, window=None, name='sample'):
+    """Read ``sources`` onto ``grid`` inside ``window``.
+
+    Args:
+        sources (Sequence[BandSource]): Bands, in output order.
+        grid (Grid): Reference grid (:func:`reference_grid`).
+        window (Sequence[int] | None): ``(col_off, row_off, width, height)`` in grid
+            pixels; None reads the whole grid.
+        name (str): Names the sample in errors.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray, tuple]: Values float32 ``[C, h, w]`` (stored
+        numbers, unscaled; 0 where invalid), validity bool ``[C, h, w]`` (False for
+        nodata) and the window's affine 6-tuple.
+
+    Raises:
+        ValueError: Naming file and band, for a read failure (truncated or corrupt
+            file), NaN or infinite values that are not the file's nodata, or a band with
+            no valid pixel in the window.
+    """
+    col, row, width, height = check_window(window, grid, name)
+    area = window_bounds(Window(col, row, width, height), Affine(*grid.transform))
+    data = np.zeros((len(sources), height, width), dtype=np.float32)
+    valid = np.zeros((len(sources), height, width), dtype=bool)
+    by_path = {}
+    for channel, source in enumerate(sources):
+        by_path.setdefault(source.path, []).append((channel, source))
+    for path, members in by_path.items():
+        with _open_raster(path) as dataset:
+            src_window = from_bounds(*area, transform=dataset.transform)
+            for categorical in (False, True):
+                batch = [(channel, source) for channel, source in members if source.categorical == categorical]
+                if batch:
+                    _read_into(dataset, batch, src_window, (height, width), categorical, data, valid, name)
+    return data, valid, window_transform(grid, (col, row, width, height))
+
+
+def _read_into(dataset, batch, src_window, shape, categorical, data, valid, name):
+    """Read bands of one open file in one call per kind and check them."""
+    indexes = [source.index for _, source in batch]
+    method = Resampling.nearest if categorical else Resampling.bilinear
+    out_shape = (len(indexes), *shape)
+    # Without resampling (or with nearest), "value != nodata" is the exact mask: no second read needed.
+    exact = categorical or (math.isclose(src_window.width, shape[1]) and math.isclose(src_window.height, shape[0]))
+    try:
+        values = dataset.read(indexes, window=src_window, out_shape=out_shape, out_dtype=np.float32,
+                              resampling=method)
+        masks = np.empty(out_shape, dtype=bool)
+        for i, (_, source) in enumerate(batch):
+            flags = dataset.mask_flag_enums[source.index - 1]
+            file_nodata = dataset.nodatavals[source.index - 1]
+            if file_nodata is None and source.nodata is not None:  # the sensor's convention; the file declares none
+                nearest = values[i] if exact else dataset.read(source.index, window=src_window, out_shape=shape,
+                                                               resampling=Resampling.nearest)
+                masks[i] = nearest != source.nodata
+            elif exact and MaskFlags.nodata in flags:
+                masks[i] = values[i] != file_nodata
+            elif flags == [MaskFlags.all_valid]:
+                masks[i] = True
+            else:
+                masks[i] = dataset.read_masks(source.index, window=src_window, out_shape=shape,
+                                              resampling=Resampling.nearest) > 0
+    except RasterioError as err:
+        bands = ', '.join(f'{source.name} (band {source.index})' for _, source in batch)
+        raise RasterReadError(f'{name}: cannot read band(s) {bands} of {dataset.name}: {err}') from err
+    for i, (channel, source) in enumerate(batch):
+        band_values, mask = values[i], masks[i]
+        nodata = dataset.nodatavals[source.index - 1]
+        bad = ~np.isfinite(band_values)
+        if nodata is not None and math.isnan(nodata):
+            mask &= ~np.isnan(band_values)
+            bad &= ~np.isnan(band_values)
+        if bad.any():
+            raise ValueError(f'{name}: band {source.name} of {dataset.name} has {int(bad.sum())} NaN/inf value(s) '
+                             'in the window that are not its nodata value')
+        if not mask.any():
+            raise ValueError(f'{name}: band {source.name} of {dataset.name} is entirely nodata in the window')
+        data[channel] = np.where(mask, band_values, 0)
+        valid[channel] = mask

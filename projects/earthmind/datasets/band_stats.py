@@ -1,0 +1,59 @@
+"""Per-band mean and standard deviation over a dataset, nodata masked."""
+import json
+import os
+
+import numpy as np
+
+from .transforms.load_multi_sensor_images import LoadMultiSensorImages
+from .transforms.scale_bands import ScaleBands
+
+
+def compute_band_stats(data_file, data_root, bands=None, max_records=None):
+    """Statistics of every loaded band, in physical units (after ``ScaleBands``).
+
+    Every record's bands are read as the training pipeline reads them (same band
+    selection, reference grid and window) and scaled; only valid pixels (not nodata)
+    count. Sums are accumulated in float64.
+
+    Args:
+        data_file (str): JSON record list (see ``data/README.md``); relative paths are
+            taken relative to ``data_root``.
+        data_root (str): Folder that the records' image paths are relative to.
+        bands (dict[str, list[str]] | None): Band selection per sensor, as
+            ``LoadMultiSensorImages(bands=...)``.
+        max_records (int | None): Use only the first records.
+
+    Returns:
+        dict: ``{'data_file', 'records', 'units', 'bands': {sensor: {band: {'mean',
+        'std', 'valid_pixels', 'nodata_pixels'}}}}``, the format ``NormalizeBands``
+        reads.
+
+    Raises:
+        ValueError: A record that cannot be read (the message names it), or a band
+            without a single valid pixel.
+    """
+    path = os.path.join(data_root, data_file)
+    with open(path, encoding='utf-8') as f:
+        records = json.load(f)
+    if max_records is not None:
+        records = records[:max_records]
+    load, scale = LoadMultiSensorImages(bands), ScaleBands()
+    sums = {}
+    for index, record in enumerate(records):
+        results = scale(load(dict(index=index, record_id=record.get('id'), record=record, data_root=data_root)))
+        if results['img'] is None:
+            continue
+        for c, key in enumerate(results['channels']):
+            values, valid = results['img'][:, c], results['valid'][:, c]
+            picked = values[valid].astype(np.float64)
+            total = sums.setdefault(key, np.zeros(4))
+            total += (picked.size, picked.sum(), np.square(picked).sum(), valid.size - picked.size)
+    stats = {}
+    for (sensor, band), (count, total, squares, missing) in sums.items():
+        if count == 0:
+            raise ValueError(f'{path}: band {band} of {sensor} has no valid pixel in any record')
+        mean = total / count
+        std = float(np.sqrt(max(squares / count - mean**2, 0.0)))
+        stats.setdefault(sensor, {})[band] = dict(mean=float(mean), std=std, valid_pixels=int(count),
+                                                  nodata_pixels=int(missing))
+    return dict(data_file=data_file, records=len(records), units='physical (after ScaleBands)', bands=stats)

@@ -1,0 +1,226 @@
+"""The sensor registry: band names, resolutions, scaling, statistics, default band groups.
+
+Every sensor a record may name (``"sensor": "sentinel2_l2a"``) is a :class:`SensorSpec`
+in :data:`SENSORS`. Band names follow the providers (ESA ``B01..B12``/``B8A`` for
+Sentinel-2, ``VV``/``VH`` for Sentinel-1, ``B1..B11`` for Landsat 8/9); STAC
+``common_name`` values (``red``, ``nir``, ``swir16``, ...) are accepted as aliases.
+
+Scaling turns stored numbers into physical units, per band: ``value * scale + offset``
+(Sentinel-2 reflectance also adds the processing-baseline offset, see
+:func:`sentinel2_baseline_offset`; Sentinel-1 power or amplitude becomes dB).
+Normalisation statistics are in those physical units (DESIGN.md section 5: the SSL4EO
+Sentinel-2 DN figures divided by 10000, Sentinel-1 dB figures, ImageNet for 8-bit RGB);
+a band without published figures has ``None`` and needs a statistics file from
+``tools/compute_band_stats.py``.
+
+Band groups: the fused-band encoder sees 3-channel stacks. Each sensor has default
+groups (name -> three band names); the group names come from
+:data:`DEFAULT_BAND_GROUP_VOCAB`, which configs share with the model
+(``band_group_vocab``). A group member ``'A-B'`` is the difference of two normalised
+bands (the Sentinel-1 group uses ``VV-VH``, the cross-polarisation ratio in dB).
+"""
+import datetime
+import re
+from dataclasses import dataclass, field
+
+# Group names shared by the data pipeline and the model (index = group id).
+DEFAULT_BAND_GROUP_VOCAB = ('rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal',
+                            'hyperspectral')
+
+# Sentinel-2 products of processing baseline 04.00 and later (from 25 Jan 2022) store DN + 1000.
+S2_BASELINE_OFFSET_DATE = datetime.date(2022, 1, 25)
+S2_BASELINE_OFFSET = -1000.0
+
+_IMAGENET_MEAN = dict(red=0.485, green=0.456, blue=0.406)
+_IMAGENET_STD = dict(red=0.229, green=0.224, blue=0.225)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band of a sensor.
+
+    Attributes:
+        name (str): Provider band id (``'B04'``).
+        common_name (str | None): STAC ``eo:common_name`` alias (``'red'``).
+        resolution (float | None): Native pixel size in metres (None: product dependent).
+        scale (float): Stored value -> physical value factor.
+        offset (float): Added after ``scale``.
+        mean (float | None): Normalisation mean, physical units.
+        std (float | None): Normalisation std, physical units.
+        kind (str): ``'reflectance'``/``'backscatter'``/``'thermal'`` (resampled
+            bilinearly) or ``'mask'``/``'class'`` (nearest neighbour).
+    """
+
+    name: str
+    common_name: str = None
+    resolution: float = None
+    scale: float = 1.0
+    offset: float = 0.0
+    mean: float = None
+    std: float = None
+    kind: str = 'reflectance'
+
+    @property
+    def categorical(self):
+        """True for masks and class maps (nearest-neighbour resampling, no scaling)."""
+        return self.kind in ('mask', 'class')
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """Facts about one sensor/product.
+
+    Attributes:
+        name (str): Registry key (``'sentinel2_l2a'``).
+        bands (tuple[Band]): Bands in the product's canonical order (the band order of
+            a multi-band file unless the record lists ``bands``).
+        modality (str): ``'optical'`` or ``'sar'``.
+        scaling (str): ``'linear'`` (``scale``/``offset`` per band),
+            ``'sentinel2'`` (linear plus the processing-baseline offset) or
+            ``'sar_db'`` (power or amplitude to dB).
+        default_groups (tuple[tuple[str, tuple[str, str, str]]]): Default 3-band groups.
+        nodata (float | None): Stored value meaning "no data" when the file sets none.
+        generic_band_pattern (str | None): Regex of accepted band names for sensors
+            without a fixed band list (hyperspectral ``b1``, ``b2``, ...).
+    """
+
+    name: str
+    bands: tuple
+    modality: str
+    scaling: str
+    default_groups: tuple
+    nodata: float = 0
+    generic_band_pattern: str = None
+    _lookup: dict = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        lookup = {}
+        for band in self.bands:
+            lookup[band.name] = band
+            if band.common_name and band.common_name not in lookup:
+                lookup[band.common_name] = band
+        object.__setattr__(self, '_lookup', lookup)
+
+    @property
+    def special_token(self):
+        """Prompt token naming the sensor, e.g. ``<sensor:sentinel2_l2a>``."""
+        return f'<sensor:{self.name}>'
+
+    @property
+    def band_names(self):
+        """Band ids in canonical order."""
+        return tuple(band.name for band in self.bands)
+
+    def band(self, name):
+        """Return the :class:`Band` for a band id or common-name alias.
+
+        Raises:
+            KeyError: For a name the sensor does not have (the message lists the valid ones).
+        """
+        if name in self._lookup:
+            return self._lookup[name]
+        if self.generic_band_pattern and re.fullmatch(self.generic_band_pattern, name):
+            return Band(name)
+        valid = ', '.join(self.band_names) if self.bands else f'names matching {self.generic_band_pattern}'
+        raise KeyError(f'unknown band {name!r} for sensor {self.name} (valid: {valid})')
+
+    def default_band_list(self):
+        """Bands read when a config selects none: every band of the default groups, in canonical order."""
+        wanted = {part for _, members in self.default_groups for member in members for part in member.split('-')}
+        return tuple(name for name in self.band_names if name in wanted)
+
+
+def _s2_bands(with_b10):
+    # (id, common_name, resolution, SSL4EO L2A DN mean, std); B10 has no published figures.
+    table = [('B01', 'coastal', 60, 756.4, 1111.4), ('B02', 'blue', 10, 889.6, 1159.1),
+             ('B03', 'green', 10, 1151.7, 1188.1), ('B04', 'red', 10, 1307.6, 1375.2),
+             ('B05', 'rededge071', 20, 1637.6, 1376.6), ('B06', 'rededge075', 20, 2212.6, 1358.6),
+             ('B07', 'rededge078', 20, 2442.0, 1418.4), ('B08', 'nir', 10, 2538.9, 1476.4),
+             ('B8A', 'nir08', 20, 2602.9, 1439.9), ('B09', 'nir09', 60, 2666.8, 1582.1),
+             ('B10', 'cirrus', 60, None, None), ('B11', 'swir16', 20, 2388.8, 1460.7),
+             ('B12', 'swir22', 20, 1821.5, 1352.2)]
+    return tuple(
+        Band(name, common, res, scale=1e-4, mean=None if mean is None else mean / 1e4,
+             std=None if std is None else std / 1e4) for name, common, res, mean, std in table
+        if with_b10 or name != 'B10')
+
+
+_S2_GROUPS = (('rgb', ('B04', 'B03', 'B02')), ('rededge', ('B05', 'B06', 'B07')), ('nir', ('B08', 'B8A', 'B09')),
+              ('swir_coastal', ('B11', 'B12', 'B01')))
+
+
+def _landsat_bands():
+    # Collection 2 Level-2: reflectance = DN * 2.75e-5 - 0.2; surface temperature K = DN * 0.00341802 + 149.
+    # Statistics borrowed from the Sentinel-2 band of the same common name (DESIGN.md gives none for Landsat).
+    s2 = {band.common_name: band for band in _s2_bands(False)}
+    table = [('B1', 'coastal', 30), ('B2', 'blue', 30), ('B3', 'green', 30), ('B4', 'red', 30), ('B5', 'nir08', 30),
+             ('B6', 'swir16', 30), ('B7', 'swir22', 30), ('B8', 'pan', 15), ('B9', 'cirrus', 30)]
+    bands = [Band(name, common, res, scale=2.75e-5, offset=-0.2,
+                  mean=s2[common].mean if common in s2 else None, std=s2[common].std if common in s2 else None)
+             for name, common, res in table]
+    bands += [Band(name, common, 100, scale=0.00341802, offset=149.0, kind='thermal')
+              for name, common in (('B10', 'lwir11'), ('B11', 'lwir12'))]
+    return tuple(bands)
+
+
+_LANDSAT_GROUPS = (('rgb', ('B4', 'B3', 'B2')), ('nir_swir', ('B5', 'B6', 'B7')))
+_RGB_BANDS = tuple(
+    Band(name, name, None, scale=1 / 255, mean=_IMAGENET_MEAN[name], std=_IMAGENET_STD[name])
+    for name in ('red', 'green', 'blue'))
+
+SENSORS = {
+    spec.name: spec for spec in (
+        SensorSpec('sentinel2_l1c', _s2_bands(True), 'optical', 'sentinel2', _S2_GROUPS),
+        SensorSpec('sentinel2_l2a', _s2_bands(False), 'optical', 'sentinel2', _S2_GROUPS),
+        SensorSpec('sentinel1_grd', (Band('VV', None, 10, mean=-12.6, std=5.2, kind='backscatter'),
+                                     Band('VH', None, 10, mean=-20.3, std=5.9, kind='backscatter')),
+                   'sar', 'sar_db', (('sar', ('VV', 'VH', 'VV-VH')), )),
+        SensorSpec('landsat8', _landsat_bands(), 'optical', 'linear', _LANDSAT_GROUPS),
+        SensorSpec('landsat9', _landsat_bands(), 'optical', 'linear', _LANDSAT_GROUPS),
+        SensorSpec('aerial_rgb', _RGB_BANDS, 'optical', 'linear', (('rgb', ('red', 'green', 'blue')), ), nodata=None),
+        SensorSpec('rgbi', _RGB_BANDS + (Band('nir', 'nir', None, scale=1 / 255), ), 'optical', 'linear',
+                   (('rgb', ('red', 'green', 'blue')), ('nir_rg', ('nir', 'red', 'green'))), nodata=None),
+        SensorSpec('hyperspectral', (), 'optical', 'linear', (), nodata=None, generic_band_pattern=r'b[0-9]+'),
+    )
+}
+
+
+def get_sensor(name):
+    """Return the :class:`SensorSpec` called ``name``.
+
+    Raises:
+        KeyError: For an unknown sensor (the message lists the known ones).
+    """
+    if name not in SENSORS:
+        raise KeyError(f'unknown sensor {name!r} (known: {", ".join(SENSORS)})')
+    return SENSORS[name]
+
+
+def sensor_special_tokens():
+    """Prompt tokens of all registered sensors, in registry order (for ``extra_special_tokens``)."""
+    return tuple(spec.special_token for spec in SENSORS.values())
+
+
+def sentinel2_baseline_offset(date=None, processing_baseline=None):
+    """Offset added to Sentinel-2 DN before dividing by 10000.
+
+    Args:
+        date (str | datetime.date | None): Acquisition date (ISO ``YYYY-MM-DD``).
+        processing_baseline (str | None): Product baseline such as ``'04.00'``; it
+            decides when given, otherwise the date does.
+
+    Returns:
+        float: -1000 for baseline 04.00 or later (or a date from 25 Jan 2022), else 0.
+
+    Raises:
+        ValueError: When neither is given (the offset cannot be guessed safely).
+    """
+    if processing_baseline is not None:
+        major, _, minor = str(processing_baseline).partition('.')
+        return S2_BASELINE_OFFSET if (int(major), int(minor or 0)) >= (4, 0) else 0.0
+    if date is None:
+        raise ValueError('Sentinel-2 scaling needs the acquisition "date" or "processing_baseline" of the record '
+                         '(the DN offset changed with baseline 04.00 on 2022-01-25)')
+    if isinstance(date, str):
+        date = datetime.date.fromisoformat(date)
+    return S2_BASELINE_OFFSET if date >= S2_BASELINE_OFFSET_DATE else 0.0

@@ -1,0 +1,84 @@
+"""Scene classification accuracy (single label per image).
+
+Convention (DESIGN.md section 6): greedy answers are compared with the reference
+class after :func:`normalize_answer` (lower-case, whitespace collapsed, trailing
+punctuation stripped); an answer equal to no class counts as wrong and is also
+reported as ``no_class_share``.
+"""
+from projects.earthmind.registry import METRICS
+
+from .answer_normalization import normalize_answer
+from .earthmind_metric import EarthMindMetric
+from .sample_fields import check_counts, prediction_text, reference_text
+
+
+def normalized_classes(classes):
+    """Normalise a class list; raise ValueError on an empty list or on names equal after normalisation."""
+    if not classes:
+        raise ValueError('classes must list at least one class name')
+    names = [normalize_answer(c) for c in classes]
+    seen = {}
+    for original, name in zip(classes, names):
+        if name in seen:
+            raise ValueError(f'class names {seen[name]!r} and {original!r} are the same after normalisation')
+        if not name:
+            raise ValueError(f'class name {original!r} is empty after normalisation')
+        seen[name] = original
+    return names
+
+
+def classification_scores(predictions, references, classes, names=None):
+    """Accuracy and share of answers that match no class.
+
+    Args:
+        predictions (list[str]): Model answers.
+        references (list[str]): Reference classes, one per answer; each must be one of ``classes``.
+        classes (list[str]): The class names the prompt offered.
+        names (list[str] | None): Sample names for error messages.
+
+    Returns:
+        dict: ``accuracy`` and ``no_class_share`` (fractions in [0, 1]) and ``num_samples``.
+
+    Raises:
+        ValueError: On a count mismatch, no samples, or a reference that is not one of ``classes``.
+    """
+    check_counts(predictions, references)
+    class_set = set(normalized_classes(classes))
+    correct = no_class = 0
+    for i, (prediction, reference) in enumerate(zip(predictions, references)):
+        target = normalize_answer(reference)
+        if target not in class_set:
+            name = names[i] if names else f'sample {i}'
+            raise ValueError(f'{name}: reference {reference!r} is not one of the classes {sorted(class_set)}')
+        answer = normalize_answer(prediction)
+        correct += answer == target
+        no_class += answer not in class_set
+    total = len(predictions)
+    return dict(accuracy=correct / total, no_class_share=no_class / total, num_samples=total)
+
+
+@METRICS.register_module()
+class SceneClassificationMetric(EarthMindMetric):
+    """Scene classification accuracy; reads ``prediction`` and ``reference`` only.
+
+    Args:
+        classes (list[str]): Class names (as offered in the prompt).
+        collect_device (str): mmengine gathering device ('cpu' or 'gpu').
+        prefix (str | None): Metric name prefix (default ``'classification'``).
+    """
+    default_prefix = 'classification'
+
+    def __init__(self, classes, collect_device='cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.classes = list(classes)
+        normalized_classes(self.classes)
+
+    def extract(self, sample):
+        """Answer and reference text."""
+        return dict(prediction=prediction_text(sample, self.metric_name),
+                    reference=reference_text(sample, self.metric_name))
+
+    def compute_metrics(self, results):
+        """Score the gathered results."""
+        return classification_scores([r['prediction'] for r in results], [r['reference'] for r in results],
+                                     self.classes, names=[r['name'] for r in results])

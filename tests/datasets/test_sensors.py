@@ -1,0 +1,57 @@
+import datetime
+
+import pytest
+
+from projects.earthmind.datasets.sensors import (DEFAULT_BAND_GROUP_VOCAB, SENSORS, get_sensor,
+                                                 sensor_special_tokens, sentinel2_baseline_offset)
+
+
+def test_registry_has_the_issue_sensors_with_valid_groups():
+    assert set(SENSORS) == {'sentinel2_l1c', 'sentinel2_l2a', 'sentinel1_grd', 'landsat8', 'landsat9', 'aerial_rgb',
+                            'rgbi', 'hyperspectral'}
+    for spec in SENSORS.values():
+        assert spec.modality in ('optical', 'sar')
+        for name, members in spec.default_groups:
+            assert name in DEFAULT_BAND_GROUP_VOCAB and len(members) == 3
+            for member in members:
+                for part in member.split('-'):
+                    spec.band(part)  # every group member is a band of the sensor
+    assert get_sensor('sentinel1_grd').modality == 'sar'
+
+
+def test_sentinel2_bands_resolutions_and_aliases():
+    l1c, l2a = get_sensor('sentinel2_l1c'), get_sensor('sentinel2_l2a')
+    assert len(l1c.bands) == 13 and len(l2a.bands) == 12 and 'B10' not in l2a.band_names
+    res = {band.name: band.resolution for band in l1c.bands}
+    assert [b for b, r in res.items() if r == 10] == ['B02', 'B03', 'B04', 'B08']
+    assert [b for b, r in res.items() if r == 20] == ['B05', 'B06', 'B07', 'B8A', 'B11', 'B12']
+    assert [b for b, r in res.items() if r == 60] == ['B01', 'B09', 'B10']
+    assert l2a.band('nir').name == 'B08' and l2a.band('swir16').name == 'B11' and l2a.band('red').name == 'B04'
+    # SSL4EO DN figures in reflectance units
+    assert l2a.band('B01').mean == pytest.approx(0.07564) and l2a.band('B12').std == pytest.approx(0.13522)
+    assert get_sensor('sentinel1_grd').band('VH').mean == -20.3
+    assert get_sensor('landsat8').band('B4').scale == 2.75e-5 and get_sensor('landsat8').band('B4').offset == -0.2
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(KeyError, match="unknown band 'B13' for sensor sentinel2_l2a.*B01, B02"):
+        get_sensor('sentinel2_l2a').band('B13')
+    with pytest.raises(KeyError, match="unknown sensor 'worldview'.*sentinel2_l1c"):
+        get_sensor('worldview')
+    assert get_sensor('hyperspectral').band('b117').name == 'b117'
+    with pytest.raises(KeyError, match='b\\[0-9\\]'):
+        get_sensor('hyperspectral').band('red')
+
+
+def test_special_tokens_are_distinct():
+    tokens = sensor_special_tokens()
+    assert len(set(tokens)) == len(SENSORS) and '<sensor:sentinel1_grd>' in tokens
+
+
+def test_sentinel2_baseline_offset():
+    assert sentinel2_baseline_offset('2022-01-24') == 0.0
+    assert sentinel2_baseline_offset(datetime.date(2022, 1, 25)) == -1000.0
+    assert sentinel2_baseline_offset('2016-01-12', processing_baseline='04.00') == -1000.0
+    assert sentinel2_baseline_offset('2023-01-12', processing_baseline='02.09') == 0.0
+    with pytest.raises(ValueError, match='date'):
+        sentinel2_baseline_offset()

@@ -1,0 +1,45 @@
+import pytest
+
+from projects.earthmind.evaluation import SceneClassificationMetric, classification_scores, normalize_answer
+
+CLASSES = ['water', 'forest', 'bare land']
+
+
+def test_normaliser():
+    assert normalize_answer('  Bare   Land. ') == 'bare land'
+    assert normalize_answer('Yes!?') == 'yes'
+    assert normalize_answer('(A)') == '(a)'
+    assert normalize_answer('') == ''
+    with pytest.raises(TypeError):
+        normalize_answer(None)
+
+
+def test_accuracy_and_no_class_share():
+    predictions = ['Water.', 'forest', 'bare  land', 'a lake', '']
+    references = ['water', 'water', 'Bare land', 'water', 'forest']
+    scores = classification_scores(predictions, references, CLASSES)
+    # right: 0 and 2; no class: 'a lake' and the empty answer
+    assert scores == dict(accuracy=2 / 5, no_class_share=2 / 5, num_samples=5)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match='2 predictions but 1 references'):
+        classification_scores(['water', 'forest'], ['water'], CLASSES)
+    with pytest.raises(ValueError, match='no samples'):
+        classification_scores([], [], CLASSES)
+    with pytest.raises(ValueError, match="'swamp' is not one of the classes"):
+        classification_scores(['water'], ['swamp'], CLASSES)
+    with pytest.raises(ValueError, match='same after normalisation'):
+        classification_scores(['water'], ['water'], ['Water', 'water.'])
+
+
+def test_metric_class_process_and_missing_fields():
+    metric = SceneClassificationMetric(classes=CLASSES)
+    outputs = [dict(prediction='forest', reference='forest', meta=dict(id='a')),
+               dict(prediction='forest', reference='water', meta=dict(id='b'))]
+    metric.process(None, outputs)
+    assert metric.compute_metrics(metric.results) == dict(accuracy=0.5, no_class_share=0.0, num_samples=2)
+    with pytest.raises(ValueError, match="record 'c' has no text \"reference\""):
+        metric.process(None, [dict(prediction='forest', reference=None, meta=dict(id='c'))])
+    with pytest.raises(ValueError, match="record 'd' has no text \"prediction\""):
+        metric.process(None, [dict(reference='forest', meta=dict(id='d'))])

@@ -1,0 +1,92 @@
+"""Evaluate a trained EarthMind checkpoint on the test sets a config declares.
+
+Usually started through ``tools/dist.sh test CONFIG GPUS --checkpoint CKPT``; runs
+directly too (``python tools/test.py CONFIG --checkpoint CKPT``). The config's
+``test_dataloader``, ``test_evaluator`` and ``test_cfg`` drive mmengine's test loop:
+greedy generation sharded over the processes, predictions and metric inputs gathered
+in dataset order (padding duplicates dropped). Writes ``metrics.json`` and
+``predictions.jsonl`` into the work dir, prints a metrics table and exits non-zero on
+failure.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config.lazy import LazyObject  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
+from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
+from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint  # noqa: E402
+from projects.earthmind.evaluation.metrics_table import format_metrics_table  # noqa: E402
+
+TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Evaluate an EarthMind checkpoint')
+    parser.add_argument('config', help='config file with test_dataloader, test_evaluator and test_cfg')
+    parser.add_argument('--checkpoint', required=True,
+                        help='mmengine .pth checkpoint, or a DeepSpeed ZeRO-1/2 checkpoint folder')
+    parser.add_argument('--work-dir', help='where metrics.json and predictions.jsonl go '
+                        '(default: work_dirs/<config name>/test)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def build_config(args):
+    """Load the config, apply the command line and the machine's facts, and check it can test."""
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config file not found: {args.config}')
+    if not osp.exists(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    missing = [key for key in TEST_KEYS if cfg.get(key) is None]
+    if missing:
+        raise ValueError(f'{args.config} has no {", ".join(missing)}: a test config declares the test data, '
+                         'the metrics and the test loop')
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0], 'test')
+    # The checkpoint is loaded below, strictly; the runner must not load or resume anything itself.
+    cfg.load_from, cfg.resume = None, False
+    adapt_to_device(cfg)
+    # Lazy: mmengine pretty-prints the config, which a class object would break.
+    writer = LazyObject('projects.earthmind.evaluation.prediction_writer', 'PredictionWriterHook')
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [ConfigDict(type=writer)]
+    return cfg
+
+
+def main():
+    args = parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    apply_stack_patches()
+    cfg = build_config(args)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+    load_test_checkpoint(model, args.checkpoint, logger=runner.logger)
+    metrics = runner.test()
+    if is_main_process():
+        path = osp.join(runner.work_dir, 'metrics.json')
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics), f, indent=2)
+            f.write('\n')
+        print(format_metrics_table(metrics), flush=True)
+        print(f'metrics: {path}\npredictions: {osp.join(runner.work_dir, "predictions.jsonl")}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
