@@ -16,6 +16,7 @@ from .conversation import ConversationFormatError, SequenceTooLongError, encode_
 from .image_record import plan_record_images
 from .raster_io import RasterReadError, raster_shape
 from .sensor_prompt import add_sensor_tokens
+from .task_prompt import add_task_token
 from .templates import check_template_tokens, get_template
 from .tiling import num_tiles_for_shape
 from .tokenizer_builder import build_tokenizer
@@ -86,6 +87,8 @@ class EarthMindConversationDataset(Dataset):
         group_fusion (str): The model's band-group fusion (as ``EncodeConversation``).
         date_fusion (str): The model's date fusion (as ``EncodeConversation``).
         sensor_tokens (bool): As ``EncodeConversation(sensor_tokens=...)``.
+        task_tokens (bool): As ``EncodeConversation(task_tokens=...)``; a record's ``"task"``
+            must then be one of ``task_prompt.TASKS``.
         extra_special_tokens (Sequence[str]): As ``EncodeConversation``.
         validate_pixels (bool): Also read every record's pixels (windows only) during
             validation, so that NaN/inf values, all-nodata windows and truncated files
@@ -103,13 +106,15 @@ class EarthMindConversationDataset(Dataset):
 
     def __init__(self, data_file, data_root, pipeline, tokenizer, template, tokens_per_tile, tile_size, min_tiles,
                  max_tiles, use_thumbnail, max_length, skip_bad_records=False, max_records=None, group_fusion='mean',
-                 date_fusion='concat', sensor_tokens=False, extra_special_tokens=(), validate_pixels=False):
+                 date_fusion='concat', sensor_tokens=False, task_tokens=False, extra_special_tokens=(),
+                 validate_pixels=False):
         check_group_fusion(group_fusion)
         check_date_fusion(date_fusion)
         self.data_root = os.fspath(data_root)
         self.data_file = os.path.join(self.data_root, os.fspath(data_file))
         self.tokenizer = build_tokenizer(tokenizer, extra_special_tokens)
         self.group_fusion, self.date_fusion, self.sensor_tokens = group_fusion, date_fusion, sensor_tokens
+        self.task_tokens = task_tokens
         self.skip_bad_records = skip_bad_records
         self.template = get_template(template)
         check_template_tokens(self.tokenizer, self.template)
@@ -183,6 +188,11 @@ class EarthMindConversationDataset(Dataset):
         conversations = record['conversations']
         if self.sensor_tokens:
             conversations = add_sensor_tokens(conversations, sensors)
+        if self.task_tokens:
+            try:
+                conversations = add_task_token(conversations, record.get('task'))
+            except ValueError as err:
+                raise _BadRecord(MALFORMED_RECORD, str(err)) from err
         try:
             input_ids, _ = encode_conversation(conversations, self.tokenizer, self.template,
                                                num_image_tokens, self.max_length, system=system,
@@ -244,7 +254,7 @@ class EarthMindConversationDataset(Dataset):
     def _results(self, index, record):
         return dict(index=index, record_id=record.get('id'), img_path=self._image_path(record),
                     conversations=record['conversations'], system=record.get('system'), record=record,
-                    data_root=self.data_root, eval=record.get('eval'))
+                    data_root=self.data_root, eval=record.get('eval'), task=record.get('task'))
 
     @staticmethod
     def _describe(index, record, err):

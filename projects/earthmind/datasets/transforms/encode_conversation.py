@@ -6,6 +6,7 @@ from projects.earthmind.utils.visual_tokens import check_date_fusion, check_grou
 
 from ..conversation import encode_conversation
 from ..sensor_prompt import add_sensor_tokens
+from ..task_prompt import add_task_token
 from ..templates import check_template_tokens, get_template
 from ..tokenizer_builder import build_tokenizer
 
@@ -30,14 +31,16 @@ class EncodeConversation(BaseTransform):
             ``'attention'``).
         sensor_tokens (bool): Put the sensors' tokens (``<sensor:sentinel2_l2a>``)
             right before the image (see :func:`add_sensor_tokens`).
+        task_tokens (bool): Open the first human turn with the record's task token
+            (``<task:vqa>``; see :func:`add_task_token`).
         extra_special_tokens (Sequence[str]): Further special tokens, in the order the
-            model config adds them (e.g. ``sensor_special_tokens()``).
+            model config adds them (e.g. ``sensor_special_tokens() + task_special_tokens()``).
 
     Adds ``input_ids``, ``labels`` (LongTensor ``[L]``) and ``num_image_tokens``.
     """
 
     def __init__(self, tokenizer, template, tokens_per_tile, max_length, group_fusion='mean', date_fusion='concat',
-                 sensor_tokens=False, extra_special_tokens=()):
+                 sensor_tokens=False, task_tokens=False, extra_special_tokens=()):
         check_group_fusion(group_fusion)
         check_date_fusion(date_fusion)
         self.tokenizer = build_tokenizer(tokenizer, extra_special_tokens)
@@ -47,6 +50,7 @@ class EncodeConversation(BaseTransform):
         self.max_length = max_length
         self.group_fusion, self.date_fusion = group_fusion, date_fusion
         self.sensor_tokens = sensor_tokens
+        self.task_tokens = task_tokens
 
     def transform(self, results):
         """Encode the conversation."""
@@ -57,6 +61,8 @@ class EncodeConversation(BaseTransform):
         conversations = results['conversations']
         if self.sensor_tokens:
             conversations = add_sensor_tokens(conversations, results.get('sensors') or [])
+        if self.task_tokens:
+            conversations = add_task_token(conversations, results.get('task'))
         input_ids, labels = encode_conversation(
             conversations, self.tokenizer, self.template, num_image_tokens, self.max_length,
             system=results.get('system'), record_id=results.get('record_id'))
@@ -67,4 +73,4 @@ class EncodeConversation(BaseTransform):
         return (f'{type(self).__name__}(tokenizer={self.tokenizer.name_or_path!r}, template={self.template.name!r}, '
                 f'tokens_per_tile={self.tokens_per_tile}, max_length={self.max_length}, '
                 f'group_fusion={self.group_fusion!r}, date_fusion={self.date_fusion!r}, '
-                f'sensor_tokens={self.sensor_tokens})')
+                f'sensor_tokens={self.sensor_tokens}, task_tokens={self.task_tokens})')
