@@ -11,7 +11,7 @@ from rasterio.transform import from_origin
 
 from projects.earthmind.datasets.tokenizer_training import train_sample_tokenizer
 from projects.earthmind.engine.stack_compat import apply_stack_patches
-from projects.earthmind.hf.export import build_model
+from projects.earthmind.hf.export import build_model, export_to_hf
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_1xb8_30e_sample_cls.py')
@@ -86,3 +86,14 @@ def isolated_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME')}
     env.update(HF_HOME=str(tmp_path / 'hf_home'), HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
     return env
+
+
+@pytest.fixture(scope='session')
+def cls_export(workspace, tmp_path_factory):
+    """The tiny classification model with LoRA on the LLM (non-zero adapters), saved and exported."""
+    folder = tmp_path_factory.mktemp('cls_export')
+    lora = dict(type='peft.LoraConfig', r=4, lora_alpha=8, lora_dropout=0.0, task_type='CAUSAL_LM')
+    cfg = load_config(workspace, llm_lora=lora)
+    model = save_random_checkpoint(cfg, folder / 'ckpt.pth')
+    exported = export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / 'hf'), max_shard_size='200KB')
+    return cfg, model.eval(), str(folder / 'hf'), exported

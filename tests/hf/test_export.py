@@ -67,17 +67,6 @@ def check_fidelity(model, exported, batch, predict_kwargs):
     return result
 
 
-@pytest.fixture(scope='module')
-def cls_export(workspace, tmp_path_factory):
-    """The tiny classification model with LoRA on the LLM (non-zero adapters), saved and exported."""
-    folder = tmp_path_factory.mktemp('cls_export')
-    lora = dict(type='peft.LoraConfig', r=4, lora_alpha=8, lora_dropout=0.0, task_type='CAUSAL_LM')
-    cfg = load_config(workspace, llm_lora=lora)
-    model = save_random_checkpoint(cfg, folder / 'ckpt.pth')
-    exported = export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / 'hf'), max_shard_size='200KB')
-    return cfg, model.eval(), str(folder / 'hf'), exported
-
-
 def test_folder_layout(cls_export):
     _, model, folder, _ = cls_export
     files = set(os.listdir(folder))
