@@ -1,6 +1,7 @@
 """Export to a Hugging Face folder: fidelity with the training model, isolated loading, bad inputs."""
 import json
 import os
+import re
 import os.path as osp
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from projects.earthmind.registry import TRANSFORMS
 from .conftest import (MS_CONFIG, QUESTION, REPO_ROOT, isolated_env, load_config, save_random_checkpoint,
                        write_geotiff)
 
-# float32 on CPU, same kernels on both sides: the logits agree to rounding (observed max |diff| 0).
+# float32 on CPU, same kernels on both sides: observed max |diff| 0 without LoRA, 2.4e-7 after merging LoRA
+# (merged weights round differently from base + adapter).
 LOGIT_ATOL = 1e-5
 
 
@@ -57,6 +59,7 @@ def check_fidelity(model, exported, batch, predict_kwargs):
         theirs = exported(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'], **visual).logits
     assert ours.shape == theirs.shape
     diff = (ours - theirs).abs().max().item()
+    print(f'max |logit difference| {diff:.3g}')
     assert diff <= LOGIT_ATOL, f'logits differ by {diff}'
     expected = model.predict(batch['input_ids'], batch['attention_mask'], labels=batch['labels'], meta=batch['meta'],
                              **visual)[0]
@@ -87,7 +90,7 @@ def test_folder_layout(cls_export):
     assert prep['tokens_per_tile'] == 4 and prep['template']['name'] == 'qwen2_chat'
     assert prep['band_stats']['sentinel1_grd']['VV'] == dict(mean=-12.6, std=5.2)
     for name, source in bundle_sources().items():
-        assert 'projects' not in source.replace('projects the', ''), name
+        assert not re.search(r'^\s*(from|import) projects', source, re.M), name
 
 
 def test_fidelity_rgb_with_merged_lora(cls_export, rgb_geotiff, tmp_path, monkeypatch):
@@ -210,3 +213,11 @@ def test_raster_whose_bands_do_not_fit_the_sensor(cls_export, tmp_path):
         exported.predict_forward(image=path, text=QUESTION)
     with pytest.raises(KeyError, match='unknown sensor'):
         exported.predict_forward(image=path, text=QUESTION, sensor='sentinel3')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_matches_cpu_answer(cls_export, rgb_geotiff, tmp_path, monkeypatch):
+    _, _, folder, exported = cls_export
+    model = load_exported(folder, tmp_path, monkeypatch).to('cuda')
+    expected = exported.predict_forward(image=rgb_geotiff, text=QUESTION)
+    assert model.predict_forward(image=rgb_geotiff, text=QUESTION)['prediction_ids'] == expected['prediction_ids']
