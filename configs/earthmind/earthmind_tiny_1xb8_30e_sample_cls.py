@@ -9,14 +9,6 @@ from mmengine.config import read_base
 with read_base():
     from .._base_.datasets.sample_classification import *  # noqa: F401,F403
     from .._base_.runtime.default_runtime import *  # noqa: F401,F403
-    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+    from .._base_.schedules.tiny_from_scratch_30e import *  # noqa: F401,F403
 
-lr = 1e-3
-max_epochs = 30
-
-optim_wrapper['optimizer']['lr'] = lr
-param_scheduler[0]['end'] = warmup_ratio * max_epochs
-param_scheduler[1]['begin'] = warmup_ratio * max_epochs
-param_scheduler[1]['end'] = max_epochs
-train_cfg['max_epochs'] = max_epochs
 default_hooks['checkpoint']['interval'] = 80

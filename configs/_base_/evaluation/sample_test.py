@@ -12,7 +12,6 @@ from mmengine.dataset import DefaultSampler
 from mmengine.runner import TestLoop
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
-from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 from projects.earthmind.evaluation import SceneClassificationMetric
 
 with read_base():
@@ -21,22 +20,8 @@ with read_base():
 test_batch_size = 1
 sample_classes = ['water', 'forest', 'desert', 'urban']
 
-test_dataset = dict(
-    type=EarthMindConversationDataset,
-    data_file='classification_val.json',
-    data_root=data_root,
-    pipeline=train_pipeline,
-    tokenizer=tokenizer,
-    template=chat_template,
-    tokens_per_tile=tokens_per_tile,
-    tile_size=image_size,
-    min_tiles=min_tiles,
-    max_tiles=max_tiles,
-    use_thumbnail=use_thumbnail,
-    max_length=max_length,
-    extra_special_tokens=extra_special_tokens,
-    skip_bad_records=False,
-)
+test_dataset = train_dataset.copy()
+test_dataset.update(data_file='classification_val.json', skip_bad_records=False)
 test_dataloader = dict(
     batch_size=test_batch_size,
     num_workers=num_workers,
