@@ -49,6 +49,14 @@ def test_masks_at_original_non_square_sizes_any_count(head):
     assert not torch.allclose(masks[1][0], masks[1][1])
 
 
+def test_sam2_v1_config_builds_and_predicts():
+    head = SAM2GroundingHead(config_name='configs/sam2/sam2_hiera_t.yaml', hydra_overrides=TINY_OVERRIDES,
+                             llm_hidden_size=LLM_HIDDEN)
+    feats = head.encode_images(head.preprocess(torch.rand(3, 30, 50))[None])
+    masks = head(feats, [torch.randn(2, LLM_HIDDEN)], [(30, 50)])
+    assert masks[0].shape == (2, 30, 50)
+
+
 def test_registry_build_and_trainable_parts(head):
     built = MODELS.build(dict(type='SAM2GroundingHead', config_name=CONFIG, hydra_overrides=TINY_OVERRIDES,
                               llm_hidden_size=LLM_HIDDEN))
@@ -133,7 +141,7 @@ def test_learns_a_square_on_one_image():
     with torch.no_grad():
         first_iou = _iou(head(feats, [seg], [(64, 96)])[0][0], target)
     start = time.time()
-    for _ in range(50):
+    for _ in range(30):
         feats = head.encode_images(head.preprocess(image)[None])
         masks = head(feats, [seg], [(64, 96)])
         losses = loss_fn(masks, [target[None].float()])
@@ -144,5 +152,6 @@ def test_learns_a_square_on_one_image():
         feats = head.encode_images(head.preprocess(image)[None])
         last_iou = _iou(head(feats, [seg], [(64, 96)])[0][0], target)
     print(f'IoU {first_iou:.3f} -> {last_iou:.3f} in {time.time() - start:.1f} s')
-    assert first_iou < 0.3
-    assert last_iou > 0.6
+    # Seeds 0-3 were tried: the untrained IoU is 0.00-0.38 and the trained one 0.997.
+    assert first_iou < 0.5
+    assert last_iou > 0.9

@@ -152,7 +152,9 @@ class SAM2GroundingHead(nn.Module):
             output_sizes: B original image sizes ``(H_i, W_i)``.
 
         Returns:
-            B tensors of mask logits ``[N_i, H_i, W_i]`` at the original image size.
+            B tensors of mask logits ``[N_i, H_i, W_i]`` at the original image size. SAM2's object-score gating
+            (logits forced to -1024 when the decoder predicts "no object") is a video-tracking device and is not
+            applied: every ``[SEG]`` yields trainable logits.
         """
         image_embed = image_features['image_embed']
         num_images = image_embed.shape[0]
