@@ -12,13 +12,12 @@ from .sensors import (DEFAULT_BAND_GROUP_VOCAB, SENSORS, Band, SensorSpec, get_s
                       sentinel2_baseline_offset)
 from .templates import TEMPLATES, ChatTemplate, check_template_tokens, get_template
 from .tiling import choose_grid, dynamic_tile, num_tiles_for_shape
-from .tokenizer_builder import build_tokenizer
 
 __all__ = [
     'transforms', 'earthmind_collate_fn', 'IGNORE_INDEX', 'ConversationFormatError', 'SequenceTooLongError',
     'encode_conversation', 'EarthMindConversationDataset', 'RasterShape', 'raster_shape', 'read_raster', 'TEMPLATES',
     'ChatTemplate', 'check_template_tokens', 'get_template', 'choose_grid', 'dynamic_tile', 'num_tiles_for_shape',
-    'build_tokenizer', 'BandSource', 'Grid', 'read_band_stack', 'reference_grid', 'compute_band_stats', 'ImagePlan',
+    'BandSource', 'Grid', 'read_band_stack', 'reference_grid', 'compute_band_stats', 'ImagePlan',
     'Member', 'plan_record_images', 'RasterReadError', 'add_sensor_tokens', 'DEFAULT_BAND_GROUP_VOCAB', 'SENSORS',
     'Band', 'SensorSpec', 'get_sensor', 'sensor_special_tokens', 'sentinel2_baseline_offset'
 ]

@@ -19,7 +19,7 @@ from .sensor_prompt import add_sensor_tokens
 from .task_prompt import add_task_token
 from .templates import check_template_tokens, get_template
 from .tiling import num_tiles_for_shape
-from .tokenizer_builder import build_tokenizer
+from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 from .transforms.group_bands import GroupBands
 from .transforms.load_multi_sensor_images import LoadMultiSensorImages
 

@@ -12,7 +12,8 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from projects.earthmind.registry import MODELS
-from projects.earthmind.utils.special_tokens import add_special_tokens, image_context_token_id
+from projects.earthmind.utils.special_tokens import image_context_token_id
+from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 from .band_fusion import BandFusion
@@ -161,13 +162,13 @@ class EarthMindModel(BaseModel):
                              f'got {image_feature_ablation!r}')
         if tokenizer is None:
             raise ValueError('EarthMindModel needs a tokenizer (object or config dict)')
-        self.tokenizer = build_from_cfg(tokenizer)
+        # The same builder as the data pipeline's, so both sides give the special tokens the same ids.
+        self.tokenizer = build_tokenizer(tokenizer, tuple(extra_special_tokens))
         self.downsample_ratio = downsample_ratio
         self.select_layer = select_layer
         self.image_feature_ablation = image_feature_ablation
 
         vision_model, projector, language_model = self._build_parts(vision_encoder, llm, pretrained_internvl)
-        add_special_tokens(self.tokenizer, tuple(extra_special_tokens))
         if len(self.tokenizer) > language_model.get_input_embeddings().num_embeddings:
             # Only grows: rows past len(tokenizer) (e.g. Qwen's padded vocabulary) are kept, never dropped.
             language_model.resize_token_embeddings(len(self.tokenizer))

@@ -8,7 +8,7 @@ from ..conversation import encode_conversation
 from ..sensor_prompt import add_sensor_tokens
 from ..task_prompt import add_task_token
 from ..templates import check_template_tokens, get_template
-from ..tokenizer_builder import build_tokenizer
+from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 
 
 @TRANSFORMS.register_module()

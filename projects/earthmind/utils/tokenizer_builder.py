@@ -1,4 +1,4 @@
-"""Building the tokenizer that the data pipeline uses."""
+"""Building the tokenizer that the data pipeline and the model share."""
 from xtuner.registry import BUILDER
 
 from projects.earthmind.utils.special_tokens import add_special_tokens
