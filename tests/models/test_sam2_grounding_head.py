@@ -1,27 +1,20 @@
 """Tests of the SAM2 grounding head on a tiny SAM2.1 built by the `sam2` package from its own config."""
+import os.path as osp
 import time
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from projects.earthmind.models.mask_losses import MaskLoss
 from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
 from projects.earthmind.registry import MODELS
+from tests.tools.train_runs import REPO_ROOT
 
-CONFIG = 'configs/sam2.1/sam2.1_hiera_t.yaml'
-# A tiny Hiera trunk at 128 px. No global-attention block may sit on a stage's first (q-pooling) block: Hiera then
-# divides by its zero window size. The window sizes must fit the 32/16/8/4 token grids.
-TINY_OVERRIDES = [
-    '++model.image_size=128',
-    '++model.image_encoder.trunk.embed_dim=16',
-    '++model.image_encoder.trunk.num_heads=1',
-    '++model.image_encoder.trunk.stages=[1,1,1,1]',
-    '++model.image_encoder.trunk.global_att_blocks=[]',
-    '++model.image_encoder.trunk.window_spec=[4,4,4,2]',
-    '++model.image_encoder.trunk.window_pos_embed_bkg_spatial_size=[4,4]',
-    '++model.image_encoder.neck.backbone_channel_list=[128,64,32,16]',
-    '++model.memory_attention.num_layers=1',
-]
+# The tiny CPU head of the configs (one Hiera block per stage at 128 px).
+TINY_HEAD = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'sam2_tiny_grounding.py'))
+CONFIG = TINY_HEAD.sam2_config
+TINY_OVERRIDES = list(TINY_HEAD.sam2_overrides)
 LLM_HIDDEN = 32
 
 

@@ -5,6 +5,7 @@ dict keys are those of an InternVL checkpoint; the fusion parameters live under 
 """
 import copy
 
+import numpy as np
 import torch
 from mmengine.model import BaseModel
 from mmengine.utils import get_object_from_string
@@ -12,13 +13,16 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from projects.earthmind.registry import MODELS
-from projects.earthmind.utils.special_tokens import image_context_token_id
+from projects.earthmind.utils.special_tokens import (SEG_TOKEN, VP_CONTEXT_TOKEN, image_context_token_id,
+                                                      special_token_id)
 from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 from .band_fusion import BandFusion
 from .internvl_checkpoint import InternVLParts, load_internvl_checkpoint, resolve_dtype
+from .mask_losses import MaskLoss
 from .projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
+from .seg_token_path import check_mask_targets, pool_region_prompts, run_grounding_head, token_positions
 
 IGNORE_INDEX = -100
 IMAGE_FEATURE_ABLATIONS = (None, 'zero')
@@ -119,8 +123,15 @@ class EarthMindModel(BaseModel):
         date_offset_encoding (bool): Add a learned encoding of each date's day offset to its tokens.
         fusion_scorer_hidden_size (int): Hidden width of the fusion's attention scorers and modality gates.
         extra_special_tokens (Sequence[str]): Tokens added to the tokenizer besides the image tokens (e.g.
-            sensor tokens such as ``<sensor:sentinel2_l2a>``), in this order; the data pipeline must add the
-            same list so the ids agree.
+            sensor tokens such as ``<sensor:sentinel2_l2a>``, ``[SEG]``, ``<VP_CONTEXT>``), in this order; the data
+            pipeline must add the same list so the ids agree.
+        grounding_head (dict | nn.Module | None): Mask decoder driven by ``[SEG]`` tokens, e.g.
+            ``dict(type=SAM2GroundingHead, config_name=..., hydra_overrides=[...], checkpoint=...)``
+            (``llm_hidden_size`` is filled in). Needs ``'[SEG]'`` in ``extra_special_tokens``. Each ``[SEG]`` of a
+            sample gives one mask on the sample's ``grounding_images`` entry, trained against ``gt_masks``.
+        mask_loss (dict | nn.Module | None): Mask losses (default :class:`MaskLoss` with its defaults).
+        attention_prompt_loss (dict | nn.Module | None): Optional :class:`AttentionPromptLoss` pulling the
+            attention of ``[SEG]`` to the visual tokens towards its mask (needs ``meta['tile_grid']``).
         torch_dtype (torch.dtype | str | None): Cast all weights (before LoRA) to this dtype.
         generation_cfg (dict | None): Defaults for ``mode='predict'``: ``max_new_tokens`` (64),
             ``stop_words`` (strings that are single tokens; default the tokenizer's eos) and any other
@@ -152,6 +163,9 @@ class EarthMindModel(BaseModel):
                  date_offset_encoding=False,
                  fusion_scorer_hidden_size=64,
                  extra_special_tokens=(),
+                 grounding_head=None,
+                 mask_loss=None,
+                 attention_prompt_loss=None,
                  torch_dtype=None,
                  generation_cfg=None,
                  data_preprocessor=None,
@@ -184,10 +198,15 @@ class EarthMindModel(BaseModel):
             date_offset_encoding=date_offset_encoding,
             scorer_hidden_size=fusion_scorer_hidden_size)
 
+        self.seg_token_id = special_token_id(self.tokenizer, SEG_TOKEN)
+        self.vp_token_id = special_token_id(self.tokenizer, VP_CONTEXT_TOKEN)
+        grounding = self._build_grounding_head(grounding_head, language_model.config.hidden_size)
+
         dtype = resolve_dtype(torch_dtype)
         if dtype is not None:
-            for module in (vision_model, band_fusion, projector, language_model):
-                module.to(dtype)
+            for module in (vision_model, band_fusion, projector, language_model, grounding):
+                if module is not None:
+                    module.to(dtype)
         for module, frozen in ((vision_model, freeze_vision_encoder), (band_fusion, freeze_fusion),
                                (projector, freeze_projector), (language_model, freeze_llm)):
             if frozen:
@@ -206,7 +225,23 @@ class EarthMindModel(BaseModel):
         self.band_fusion = band_fusion
         self.mlp1 = projector
         self.language_model = language_model
+        self.grounding_head = grounding
+        if grounding is not None:
+            self.mask_loss = build_from_cfg(mask_loss) if mask_loss is not None else MaskLoss()
+            self.attention_prompt_loss = build_from_cfg(attention_prompt_loss)
+        elif mask_loss is not None or attention_prompt_loss is not None:
+            raise ValueError('mask_loss and attention_prompt_loss need a grounding_head')
         self.generation_cfg = self._parse_generation_cfg(generation_cfg or {})
+
+    def _build_grounding_head(self, cfg, llm_hidden_size):
+        if cfg is None:
+            return None
+        if self.seg_token_id is None:
+            raise ValueError(f'grounding_head needs the {SEG_TOKEN} token: add {SEG_TOKEN!r} to extra_special_tokens '
+                             '(in the data pipeline too)')
+        if isinstance(cfg, dict):
+            cfg = dict(cfg, llm_hidden_size=llm_hidden_size)
+        return build_from_cfg(cfg)
 
     def _build_parts(self, vision_encoder, llm, pretrained_internvl):
         if pretrained_internvl is None:
@@ -381,8 +416,11 @@ class EarthMindModel(BaseModel):
         return self.encode_visual(pixel_values, image_layout, group_ids, date_offsets, meta, return_weights=True)[1]
 
     def embed_inputs(self, input_ids, pixel_values=None, image_layout=None, group_ids=None, date_offsets=None,
-                     meta=None):
+                     meta=None, region_masks=None):
         """LLM input embeddings with the fused visual tokens written at the ``<IMG_CONTEXT>`` positions.
+
+        Region prompts (``region_masks``, one ``[R_b, H, W]`` per sample or None) are written at the
+        ``<VP_CONTEXT>`` positions as coverage-weighted means of the sample's visual tokens.
 
         All tiles of the batch go through the ViT in one call. A batch without any tile still runs the ViT,
         the fusion and the projector on one dummy tile and adds zero times their output, so every process
@@ -406,9 +444,16 @@ class EarthMindModel(BaseModel):
         if not int(layout.prod(dim=1).sum()):
             size = self._vit.image_size
             dummy = self.encode_visual(embeds.new_zeros((1, 3, size, size)), [[1, 1, 1]], [[0]], [[0.0]])
-            return embeds + 0 * dummy.sum().to(embeds.dtype)
-        visual = self.encode_visual(pixel_values, layout, group_ids, date_offsets, meta)
-        return embeds.masked_scatter(image_mask.unsqueeze(-1), visual.to(embeds.dtype))
+            embeds = embeds + 0 * dummy.sum().to(embeds.dtype)
+            visual = embeds.new_zeros((0, embeds.shape[-1]))
+        else:
+            visual = self.encode_visual(pixel_values, layout, group_ids, date_offsets, meta)
+            embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), visual.to(embeds.dtype))
+        names = [_sample_name(meta, b) for b in range(batch)]
+        tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(batch)]
+        visual_per_sample = list(visual.split(self.visual_token_counts(layout)))
+        return pool_region_prompts(embeds, input_ids, self.vp_token_id, visual_per_sample, region_masks, tile_grids,
+                                   self.tokens_per_tile, names)
 
     def forward(self,
                 input_ids=None,
@@ -419,6 +464,9 @@ class EarthMindModel(BaseModel):
                 group_ids=None,
                 date_offsets=None,
                 meta=None,
+                gt_masks=None,
+                grounding_images=None,
+                region_masks=None,
                 data_samples=None,
                 mode='loss',
                 data=None):
@@ -436,8 +484,12 @@ class EarthMindModel(BaseModel):
             group_ids (list[Tensor]): Per sample ``[G]`` indices into ``band_group_vocab``.
             date_offsets (list[Tensor]): Per sample ``[D]`` days since the first date.
             meta (list[dict]): Per-sample record info (used in error messages and predictions).
+            gt_masks (list[Tensor | None] | None): Per sample ``[N_b, H, W]`` target masks, one per ``[SEG]``.
+            grounding_images (list[Tensor | None] | None): Per sample 0-1 RGB ``[3, H, W]`` seen by the
+                grounding head.
+            region_masks (list[Tensor | None] | None): Per sample ``[R_b, H, W]`` region prompts.
             data_samples: Unused (mmengine signature).
-            mode (str): ``'loss'`` -> ``dict(loss=...)``; ``'predict'`` -> list of prediction dicts (see
+            mode (str): ``'loss'`` -> dict of losses; ``'predict'`` -> list of prediction dicts (see
                 :meth:`predict`); ``'tensor'`` -> the LLM output (logits).
             data (dict | None): The batch as one dict (mmengine).
         """
@@ -445,12 +497,16 @@ class EarthMindModel(BaseModel):
             input_ids, labels, attention_mask = data['input_ids'], data.get('labels'), data.get('attention_mask')
             pixel_values, image_layout = data.get('pixel_values'), data.get('image_layout')
             group_ids, date_offsets, meta = data.get('group_ids'), data.get('date_offsets'), data.get('meta')
+            gt_masks, grounding_images = data.get('gt_masks'), data.get('grounding_images')
+            region_masks = data.get('region_masks')
         visual = dict(pixel_values=pixel_values, image_layout=image_layout, group_ids=group_ids,
-                      date_offsets=date_offsets)
+                      date_offsets=date_offsets, region_masks=region_masks)
         if mode == 'loss':
-            return self.compute_loss(input_ids, labels, attention_mask, meta=meta, **visual)
+            return self.compute_loss(input_ids, labels, attention_mask, meta=meta, gt_masks=gt_masks,
+                                     grounding_images=grounding_images, **visual)
         if mode == 'predict':
-            return self.predict(input_ids, attention_mask, labels=labels, meta=meta, **visual)
+            return self.predict(input_ids, attention_mask, labels=labels, meta=meta,
+                                grounding_images=grounding_images, **visual)
         if mode == 'tensor':
             embeds = self.embed_inputs(input_ids, meta=meta, **visual)
             return self.language_model(inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids),
@@ -469,21 +525,56 @@ class EarthMindModel(BaseModel):
                      image_layout=None,
                      group_ids=None,
                      date_offsets=None,
-                     meta=None):
-        """Next-token cross-entropy averaged over supervised tokens.
+                     meta=None,
+                     gt_masks=None,
+                     grounding_images=None,
+                     region_masks=None):
+        """Next-token cross-entropy averaged over supervised tokens, plus the mask losses with a grounding head.
+
+        Returns:
+            dict: ``loss`` (next-token cross-entropy) without a grounding head; with one ``loss_lm``,
+            ``loss_mask``, ``loss_dice`` (and ``loss_attention_prompt``). Every key is present in every batch,
+            also in batches without any mask, whose mask losses are zeros that still reach every trainable
+            parameter of the head (identical graphs on all processes under DDP/ZeRO).
 
         Raises:
-            ValueError: If ``labels`` is missing or supervises no token in the batch (the loss would be NaN).
+            ValueError: If ``labels`` is missing or supervises no token in the batch (the loss would be NaN), or a
+                sample's ``[SEG]`` count differs from its mask count (the sample is named).
         """
         if labels is None:
             raise ValueError("mode='loss' needs labels")
         if not bool((labels[:, 1:] != IGNORE_INDEX).any()):
             names = ', '.join(_sample_name(meta, b) for b in range(labels.shape[0]))
             raise ValueError(f'No supervised token in the batch ({names}): every label is {IGNORE_INDEX}')
-        embeds = self.embed_inputs(input_ids, pixel_values, image_layout, group_ids, date_offsets, meta)
-        out = self.language_model(
-            inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids), labels=labels, use_cache=False)
-        return dict(loss=out.loss)
+        embeds = self.embed_inputs(input_ids, pixel_values, image_layout, group_ids, date_offsets, meta, region_masks)
+        mask = self._mask(attention_mask, input_ids)
+        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False,
+                                  output_hidden_states=self.grounding_head is not None)
+        if self.grounding_head is None:
+            return dict(loss=out.loss)
+        losses = dict(loss_lm=out.loss)
+        names = [_sample_name(meta, b) for b in range(input_ids.shape[0])]
+        seg_positions = token_positions(input_ids, self.seg_token_id)
+        logits = run_grounding_head(self.grounding_head, out.hidden_states[-1], seg_positions, grounding_images,
+                                    names)
+        preds, targets = check_mask_targets(logits, gt_masks, names)
+        if preds:
+            losses.update(self.mask_loss(preds, targets))
+        else:
+            zero = self.grounding_head.zero_with_trainable_params(out.loss)
+            losses.update(loss_mask=zero, loss_dice=zero)
+        if self.attention_prompt_loss is not None:
+            position_ids = (mask.cumsum(dim=1) - 1).clamp_min(0)
+            image_positions = token_positions(input_ids, self.img_context_token_id)
+            tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(len(names))]
+            for b, positions in enumerate(seg_positions):
+                if len(positions) and len(image_positions[b]) and tile_grids[b] is None:
+                    raise ValueError(f'{names[b]}: the attention-prompting loss needs meta["tile_grid"]')
+            targets_per_sample = list(gt_masks) if gt_masks is not None else [None] * len(names)
+            losses['loss_attention_prompt'] = self.attention_prompt_loss(
+                self.language_model, out.hidden_states, input_ids, mask, position_ids, seg_positions,
+                image_positions, targets_per_sample, tile_grids, self.tokens_per_tile)
+        return losses
 
     @torch.no_grad()
     def generate(self,
@@ -496,6 +587,7 @@ class EarthMindModel(BaseModel):
                  max_new_tokens=64,
                  stop_token_ids=None,
                  meta=None,
+                 region_masks=None,
                  **gen_kwargs):
         """Generate answers (greedy unless ``gen_kwargs`` say otherwise).
 
@@ -511,30 +603,82 @@ class EarthMindModel(BaseModel):
             max_new_tokens (int): Upper bound on generated tokens.
             stop_token_ids (list[int] | None): Ids that end generation; the tokenizer's eos when None.
             meta (list[dict] | None): Record info for error messages.
+            region_masks (list[Tensor | None] | None): Per sample region prompts.
             **gen_kwargs: Other Hugging Face ``generate`` arguments.
 
         Returns:
             Tensor: ``[B, T]`` new token ids, padded after a stop id with the pad id.
         """
+        prompts = self._prompts(input_ids, attention_mask)
+        stop_ids = self._stop_ids(stop_token_ids)
+        pad_id = self._pad_id(stop_ids)
+        padded, left_mask = self._pad_rows(prompts, pad_id, left=True)
+        embeds = self.embed_inputs(padded, pixel_values, image_layout, group_ids, date_offsets, meta, region_masks)
+        kwargs = dict(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
+                      pad_token_id=pad_id)
+        kwargs.update(gen_kwargs)
+        return self.language_model.generate(inputs_embeds=embeds, attention_mask=left_mask, **kwargs)
+
+    def _prompts(self, input_ids, attention_mask):
         mask = self._mask(attention_mask, input_ids).bool()
-        prompts = [input_ids[b][mask[b]] for b in range(input_ids.shape[0])]
+        return [input_ids[b][mask[b]] for b in range(input_ids.shape[0])]
+
+    def _stop_ids(self, stop_token_ids):
         stop_ids = list(stop_token_ids or ())
         if not stop_ids:
             if self.tokenizer.eos_token_id is None:
                 raise ValueError('Tokenizer has no eos token: pass stop_token_ids')
             stop_ids = [self.tokenizer.eos_token_id]
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stop_ids[0]
-        length = max(len(p) for p in prompts)
-        padded = input_ids.new_full((len(prompts), length), pad_id)
-        left_mask = torch.zeros_like(padded)
-        for b, prompt in enumerate(prompts):
-            padded[b, length - len(prompt):] = prompt
-            left_mask[b, length - len(prompt):] = 1
-        embeds = self.embed_inputs(padded, pixel_values, image_layout, group_ids, date_offsets, meta)
-        kwargs = dict(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
-                      pad_token_id=pad_id)
-        kwargs.update(gen_kwargs)
-        return self.language_model.generate(inputs_embeds=embeds, attention_mask=left_mask, **kwargs)
+        return stop_ids
+
+    def _pad_id(self, stop_ids):
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stop_ids[0]
+
+    @staticmethod
+    def _pad_rows(rows, pad_id, left):
+        length = max(len(row) for row in rows)
+        padded = rows[0].new_full((len(rows), length), pad_id)
+        mask = torch.zeros_like(padded)
+        for b, row in enumerate(rows):
+            span = slice(length - len(row), length) if left else slice(0, len(row))
+            padded[b, span] = row
+            mask[b, span] = 1
+        return padded, mask
+
+    @torch.no_grad()
+    def predict_masks(self,
+                      prompts,
+                      answers,
+                      grounding_images,
+                      pixel_values=None,
+                      image_layout=None,
+                      group_ids=None,
+                      date_offsets=None,
+                      meta=None,
+                      region_masks=None):
+        """Masks of the ``[SEG]`` tokens of generated answers.
+
+        One forward pass over prompt + answer gives the hidden state at every ``[SEG]`` of the answer (a
+        ``[SEG]`` written by the user in the prompt is not a request for a mask).
+
+        Args:
+            prompts (list[Tensor]): Per sample prompt ids.
+            answers (list[Tensor]): Per sample generated ids (stop token excluded).
+            grounding_images (list[Tensor | None] | None): Per sample 0-1 RGB ``[3, H, W]``.
+            pixel_values, image_layout, group_ids, date_offsets, meta, region_masks: As for :meth:`forward`.
+
+        Returns:
+            list[list[np.ndarray]]: Per sample one bool ``[H, W]`` mask per generated ``[SEG]``, in order.
+        """
+        sequences = [torch.cat([prompt, answer.to(prompt.device)]) for prompt, answer in zip(prompts, answers)]
+        ids, mask = self._pad_rows(sequences, self._pad_id(self._stop_ids(None)), left=False)
+        embeds = self.embed_inputs(ids, pixel_values, image_layout, group_ids, date_offsets, meta, region_masks)
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, use_cache=False,
+                                     output_hidden_states=True).hidden_states[-1]
+        positions = [p[p >= len(prompt)] for p, prompt in zip(token_positions(ids, self.seg_token_id), prompts)]
+        names = [_sample_name(meta, b) for b in range(len(prompts))]
+        logits = run_grounding_head(self.grounding_head, hidden, positions, grounding_images, names)
+        return [[] if sample is None else list((sample > 0).cpu().numpy()) for sample in logits]
 
     def predict(self,
                 input_ids,
@@ -544,7 +688,9 @@ class EarthMindModel(BaseModel):
                 group_ids=None,
                 date_offsets=None,
                 labels=None,
-                meta=None):
+                meta=None,
+                grounding_images=None,
+                region_masks=None):
         """Generate with ``generation_cfg`` and decode.
 
         When ``labels`` are given (a training-format batch), each prompt ends before its first supervised token,
@@ -553,7 +699,9 @@ class EarthMindModel(BaseModel):
 
         Returns:
             list[dict]: Per sample ``prediction`` (text), ``prediction_ids`` (list[int], stop id excluded),
-            ``reference`` (text or None) and ``meta``.
+            ``reference`` (text or None) and ``meta``; with a grounding head also ``pred_masks`` (one bool
+            ``[H, W]`` numpy mask per generated ``[SEG]``, at the grounding image's size) and ``pred_mask`` (their
+            union, all False without any ``[SEG]``; None without a grounding image).
         """
         mask = self._mask(attention_mask, input_ids).clone()
         if labels is not None:
@@ -562,19 +710,38 @@ class EarthMindModel(BaseModel):
                 if len(supervised):
                     mask[b, int(supervised[0]):] = 0
         cfg = dict(self.generation_cfg)
-        new_ids = self.generate(input_ids, mask, pixel_values, image_layout, group_ids, date_offsets, meta=meta, **cfg)
+        visual = dict(pixel_values=pixel_values, image_layout=image_layout, group_ids=group_ids,
+                      date_offsets=date_offsets, region_masks=region_masks)
+        new_ids = self.generate(input_ids, mask, meta=meta, **visual, **cfg)
         stop_ids = set(cfg['stop_token_ids'] or [self.tokenizer.eos_token_id])
+        answers = []
+        for row in new_ids.tolist():
+            answers.append(row[:next((i for i, t in enumerate(row) if t in stop_ids), len(row))])
+        masks = None
+        if self.grounding_head is not None:
+            masks = self.predict_masks(self._prompts(input_ids, mask), [input_ids.new_tensor(a) for a in answers],
+                                       grounding_images, meta=meta, **visual)
         results = []
-        for b, row in enumerate(new_ids.tolist()):
-            end = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
+        for b, answer in enumerate(answers):
             reference = None
             if labels is not None:
                 reference = self.tokenizer.decode(labels[b][labels[b] != IGNORE_INDEX].tolist(),
                                                   skip_special_tokens=True)
-            results.append(
-                dict(
-                    prediction=self.tokenizer.decode(row[:end], skip_special_tokens=True),
-                    prediction_ids=row[:end],
-                    reference=reference,
-                    meta=meta[b] if meta is not None else None))
+            result = dict(
+                prediction=self.tokenizer.decode(answer, skip_special_tokens=True),
+                prediction_ids=answer,
+                reference=reference,
+                meta=meta[b] if meta is not None else None)
+            if masks is not None:
+                image = grounding_images[b] if grounding_images is not None else None
+                result['pred_masks'] = masks[b]
+                result['pred_mask'] = None if image is None else _union(masks[b], tuple(image.shape[-2:]))
+            results.append(result)
         return results
+
+
+def _union(masks, size):
+    union = np.zeros(size, dtype=bool)
+    for mask in masks:
+        union |= mask
+    return union

@@ -134,7 +134,7 @@ class SAM2GroundingHead(nn.Module):
             high_res_feats = [decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])]
         return dict(image_embed=image_embed, high_res_feats=high_res_feats)
 
-    def _zero_with_trainable_params(self, reference: torch.Tensor) -> torch.Tensor:
+    def zero_with_trainable_params(self, reference: torch.Tensor) -> torch.Tensor:
         """0 times every trainable parameter, so each call reaches the same parameters (DDP/ZeRO)."""
         total = reference.new_zeros(())
         for param in self.parameters():
@@ -161,7 +161,7 @@ class SAM2GroundingHead(nn.Module):
         if len(seg_embeddings_per_image) != num_images or len(output_sizes) != num_images:
             raise ValueError(f'got features for {num_images} images but {len(seg_embeddings_per_image)} '
                              f'[SEG] embedding groups and {len(output_sizes)} output sizes')
-        zero = self._zero_with_trainable_params(image_embed)
+        zero = self.zero_with_trainable_params(image_embed)
         pe = self.sam2.sam_prompt_encoder.get_dense_pe()
         _, no_mask_dense = self.sam2.sam_prompt_encoder(points=None, boxes=None, masks=None)
         outputs = []

@@ -8,6 +8,11 @@ IMAGE_PLACEHOLDER = '<image>'
 IMG_START_TOKEN = '<img>'
 IMG_END_TOKEN = '</img>'
 IMG_CONTEXT_TOKEN = '<IMG_CONTEXT>'
+# Pixel grounding: each [SEG] in an answer becomes a mask; each <vp> in a question is a region prompt, encoded as
+# one <VP_CONTEXT> position that the model fills with the region's pooled visual feature.
+SEG_TOKEN = '[SEG]'
+VP_TOKEN = '<vp>'
+VP_CONTEXT_TOKEN = '<VP_CONTEXT>'
 
 # Tokens every EarthMind tokenizer carries; later features append to this tuple.
 EARTHMIND_SPECIAL_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
@@ -41,3 +46,8 @@ def image_context_token_id(tokenizer):
     if token_id is None or token_id == tokenizer.unk_token_id:
         raise ValueError(f'Tokenizer has no {IMG_CONTEXT_TOKEN} token; call add_special_tokens() first.')
     return token_id
+
+
+def special_token_id(tokenizer, token):
+    """Return the id of ``token`` in ``tokenizer``, or None when the tokenizer does not have it."""
+    return tokenizer.get_vocab().get(token)
