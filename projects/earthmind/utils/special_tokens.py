@@ -8,6 +8,13 @@ IMAGE_PLACEHOLDER = '<image>'
 IMG_START_TOKEN = '<img>'
 IMG_END_TOKEN = '</img>'
 IMG_CONTEXT_TOKEN = '<IMG_CONTEXT>'
+# Pixel grounding: each ``[SEG]`` in an answer becomes one mask. Region prompts: each
+# ``<vp>`` placeholder in a human turn is encoded as one ``<VP_CONTEXT>`` token, where the
+# model writes the region's mask-pooled visual feature. Configs that use them add
+# ``[SEG]`` / ``<VP_CONTEXT>`` through ``extra_special_tokens``.
+SEG_TOKEN = '[SEG]'
+VP_TOKEN = '<vp>'
+VP_CONTEXT_TOKEN = '<VP_CONTEXT>'
 
 # Tokens every EarthMind tokenizer carries; later features append to this tuple.
 EARTHMIND_SPECIAL_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
