@@ -4,14 +4,9 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
+from ..grounding_composite import DEFAULT_GAIN, STRETCHES, optical_composite, rgb_composite, sar_composite
 from ..sensors import get_sensor
 
-# Fixed display ranges (dB) of the SAR composite, mapped linearly to 0-1 and clipped:
-# co-polarised backscatter (VV/HH), cross-polarised (VH/HV) and their ratio (co - cross).
-SAR_DB_RANGES = dict(co=(-25.0, 0.0), cross=(-32.0, -5.0), ratio=(0.0, 15.0))
-# Reflectance gain of the optical composite: reflectance 1/3 and above shows as white.
-DEFAULT_GAIN = 3.0
-STRETCHES = ('gain', 'percentile')
 PAIR_SOURCES = ('optical', 'sar')
 
 
@@ -34,7 +29,7 @@ class MakeGroundingImage(BaseTransform):
         ``'percentile'`` = per-band linear stretch between the ``percentiles``
         (default 2 and 98) of the valid pixels of the sample;
       - SAR sensors: ``(co, cross, co - cross)`` of ``sar_bands`` (default VV, VH) in dB,
-        mapped linearly from the fixed ranges :data:`SAR_DB_RANGES` (VV -25..0 dB,
+        mapped linearly from the fixed ranges ``grounding_composite.SAR_DB_RANGES`` (VV -25..0 dB,
         VH -32..-5 dB, VV-VH 0..15 dB) and clipped;
       - ``pair`` records: the member of modality ``source`` (``'optical'`` or ``'sar'``).
 
@@ -70,25 +65,6 @@ class MakeGroundingImage(BaseTransform):
     def _gain(self, sensor):
         return self.gain.get(sensor, DEFAULT_GAIN) if isinstance(self.gain, dict) else self.gain
 
-    def _optical(self, planes, valid, sensor):
-        if self.stretch == 'gain':
-            return np.clip(planes * self._gain(sensor), 0.0, 1.0)
-        out = np.zeros_like(planes)
-        for i, (plane, ok) in enumerate(zip(planes, valid)):
-            if ok.any():
-                low, high = np.percentile(plane[ok], self.percentiles)
-                if high > low:
-                    out[i] = np.clip((plane - low) / (high - low), 0.0, 1.0)
-        return out
-
-    @staticmethod
-    def _sar(planes):
-        co, cross = planes
-        scaled = [(values - low) / (high - low)
-                  for values, (low, high) in zip((co, cross, co - cross),
-                                                  (SAR_DB_RANGES['co'], SAR_DB_RANGES['cross'], SAR_DB_RANGES['ratio']))]
-        return np.clip(np.stack(scaled), 0.0, 1.0)
-
     def _multi_sensor(self, results):
         name = f'record {results.get("record_id")!r}'
         if not results.get('bands_scaled'):
@@ -120,8 +96,9 @@ class MakeGroundingImage(BaseTransform):
             picks.append(index[(sensor, canonical)])
         planes = results['img'][self.date, picks].astype(np.float32)
         valid = results['valid'][self.date, picks]
-        picture = self._sar(planes) if modality == 'sar' else self._optical(planes, valid, sensor)
-        return np.where(valid.all(axis=0), picture, 0.0).astype(np.float32)
+        if modality == 'sar':
+            return sar_composite(planes, valid)
+        return optical_composite(planes, valid, self.stretch, self._gain(sensor), self.percentiles)
 
     def transform(self, results):
         """Make the grounding image (None for a text-only record)."""
@@ -134,10 +111,10 @@ class MakeGroundingImage(BaseTransform):
         elif results.get('channels'):
             results['grounding_image'] = self._multi_sensor(results)
         else:
-            if img.ndim != 3 or img.shape[0] != 3:
-                raise ValueError(f'record {results.get("record_id")!r}: expected an RGB image [3, H, W], '
-                                 f'got {tuple(img.shape)}')
-            results['grounding_image'] = np.clip(img, 0.0, 1.0).astype(np.float32)
+            try:
+                results['grounding_image'] = rgb_composite(img)
+            except ValueError as err:
+                raise ValueError(f'record {results.get("record_id")!r}: {err}') from err
         return results
 
     def __repr__(self):
