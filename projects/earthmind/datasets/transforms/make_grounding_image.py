@@ -84,9 +84,8 @@ class MakeGroundingImage(BaseTransform):
     @staticmethod
     def _sar(planes):
         co, cross = planes
-        scaled = [(values - low) / (high - low)
-                  for values, (low, high) in zip((co, cross, co - cross),
-                                                  (SAR_DB_RANGES['co'], SAR_DB_RANGES['cross'], SAR_DB_RANGES['ratio']))]
+        ranges = (SAR_DB_RANGES['co'], SAR_DB_RANGES['cross'], SAR_DB_RANGES['ratio'])
+        scaled = [(values - low) / (high - low) for values, (low, high) in zip((co, cross, co - cross), ranges)]
         return np.clip(np.stack(scaled), 0.0, 1.0)
 
     def _multi_sensor(self, results):
