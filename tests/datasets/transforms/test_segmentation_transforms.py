@@ -102,6 +102,9 @@ def test_multispectral_composite_gain_and_percentile():
     stretched = MakeGroundingImage(stretch='percentile', percentiles=(0, 100))(
         dict(results, img=ramp, valid=np.ones(refl.shape, bool)))['grounding_image']
     np.testing.assert_allclose(stretched[0], np.arange(6).reshape(2, 3) / 5, atol=1e-6)
+    rgb = dict(_multi_sensor('aerial_rgb', ['red', 'green', 'blue'], np.full((1, 3, 2, 2), 0.5, np.float32)),
+               bands_scaled=True)
+    np.testing.assert_allclose(MakeGroundingImage()(rgb)['grounding_image'], 0.5)  # 8-bit product: gain 1
     with pytest.raises(ValueError, match='needs B11 of sentinel2_l2a, which was not loaded'):
         MakeGroundingImage(composite=dict(sentinel2_l2a=('B11', 'B08', 'B04')))(dict(results))
     with pytest.raises(ValueError, match='after ScaleBands'):
