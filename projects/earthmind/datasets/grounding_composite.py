@@ -10,7 +10,17 @@ import numpy as np
 SAR_DB_RANGES = dict(co=(-25.0, 0.0), cross=(-32.0, -5.0), ratio=(0.0, 15.0))
 # Reflectance gain of the optical composite: reflectance 1/3 and above shows as white.
 DEFAULT_GAIN = 3.0
+# Sensors whose scaled values are already 0-1 display values (8-bit products / 255): gain 1.
+DISPLAY_GAINS = dict(aerial_rgb=1.0, rgbi=1.0)
 STRETCHES = ('gain', 'percentile')
+
+
+def sensor_gain(gain, sensor):
+    """The reflectance gain of ``sensor``: ``gain`` when it is a number, else its entry for the sensor (a dict) or the
+    sensor's default (:data:`DISPLAY_GAINS`, else :data:`DEFAULT_GAIN`)."""
+    if isinstance(gain, (int, float)):
+        return float(gain)
+    return (gain or {}).get(sensor, DISPLAY_GAINS.get(sensor, DEFAULT_GAIN))
 
 
 def optical_composite(planes, valid, stretch='gain', gain=DEFAULT_GAIN, percentiles=(2.0, 98.0)):

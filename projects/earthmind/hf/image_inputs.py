@@ -14,8 +14,8 @@ import os
 import numpy as np
 import torch
 
-from projects.earthmind.datasets.grounding_composite import (DEFAULT_GAIN, optical_composite, rgb_composite,
-                                                               sar_composite)
+from projects.earthmind.datasets.grounding_composite import (optical_composite, rgb_composite, sar_composite,
+                                                               sensor_gain)
 from projects.earthmind.datasets.sensors import get_sensor, sentinel2_baseline_offset
 from projects.earthmind.datasets.tiling import dynamic_tile
 
@@ -172,9 +172,7 @@ def grounding_picture(member, settings):
     valid = np.stack([member['channels'][name][1] for name in names])
     if sensor.modality == 'sar':
         return sar_composite(planes, valid)
-    gain = settings.get('gain', DEFAULT_GAIN)
-    gain = gain.get(sensor.name, DEFAULT_GAIN) if isinstance(gain, dict) else gain
-    return optical_composite(planes, valid, settings.get('stretch', 'gain'), gain,
+    return optical_composite(planes, valid, settings.get('stretch', 'gain'), sensor_gain(settings.get('gain'), sensor.name),
                              tuple(settings.get('percentiles', (2.0, 98.0))))
 
 

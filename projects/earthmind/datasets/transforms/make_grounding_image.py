@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..grounding_composite import DEFAULT_GAIN, STRETCHES, optical_composite, rgb_composite, sar_composite
+from ..grounding_composite import STRETCHES, optical_composite, rgb_composite, sar_composite, sensor_gain
 from ..sensors import get_sensor
 
 PAIR_SOURCES = ('optical', 'sar')
@@ -25,7 +25,8 @@ class MakeGroundingImage(BaseTransform):
       - optical sensors: the ``composite`` bands of the sensor (default
         ``('red', 'green', 'blue')`` by STAC common name, e.g. Sentinel-2 ``B04, B03,
         B02``), reflectance mapped by ``stretch``: ``'gain'`` = ``reflectance * gain``
-        clipped to 0-1 (``gain`` 3.0 by default: reflectance 0.33 is white) or
+        clipped to 0-1 (default gain 3.0: reflectance 0.33 is white; 1.0 for the 8-bit
+        products ``aerial_rgb`` and ``rgbi``, already 0-1 after ``ScaleBands``) or
         ``'percentile'`` = per-band linear stretch between the ``percentiles``
         (default 2 and 98) of the valid pixels of the sample;
       - SAR sensors: ``(co, cross, co - cross)`` of ``sar_bands`` (default VV, VH) in dB,
@@ -39,15 +40,15 @@ class MakeGroundingImage(BaseTransform):
     Args:
         composite (dict[str, Sequence[str]] | None): Three bands per optical sensor name.
         stretch (str): ``'gain'`` or ``'percentile'``.
-        gain (float | dict[str, float]): Reflectance gain, or per sensor name (sensors
-            not listed use :data:`DEFAULT_GAIN`).
+        gain (float | dict[str, float] | None): Reflectance gain for every sensor, or per
+            sensor name; None and sensors not listed use the defaults above.
         percentiles (tuple[float, float]): Low and high percentile of ``'percentile'``.
         sar_bands (tuple[str, str]): Co- and cross-polarised band names.
         source (str): Pair member used: ``'optical'`` or ``'sar'``.
         date (int): Index of the date used for time series.
     """
 
-    def __init__(self, composite=None, stretch='gain', gain=DEFAULT_GAIN, percentiles=(2.0, 98.0),
+    def __init__(self, composite=None, stretch='gain', gain=None, percentiles=(2.0, 98.0),
                  sar_bands=('VV', 'VH'), source='optical', date=-1):
         if stretch not in STRETCHES:
             raise ValueError(f'stretch must be one of {STRETCHES}, got {stretch!r}')
@@ -63,7 +64,7 @@ class MakeGroundingImage(BaseTransform):
         self.sar_bands, self.source, self.date = tuple(sar_bands), source, date
 
     def _gain(self, sensor):
-        return self.gain.get(sensor, DEFAULT_GAIN) if isinstance(self.gain, dict) else self.gain
+        return sensor_gain(self.gain, sensor)
 
     def _multi_sensor(self, results):
         name = f'record {results.get("record_id")!r}'
