@@ -1,4 +1,9 @@
 """LLaVA / GeoChat instruction JSON -> records."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from projects.earthmind.datasets.converters.conversion import MALFORMED_BOX, MALFORMED_SOURCE
@@ -53,3 +58,18 @@ def test_grid100_and_grid1000_formats(tmp_path):
     assert answer(records[0]) == source[0]['conversations'][1]['value']
     with pytest.raises(ValueError, match='box_format'):
         convert_llava(str(tmp_path / 's.json'), str(tmp_path), box_format='pixels')
+
+
+def test_cli_prints_the_report_and_fails_when_nothing_is_kept(tmp_path, repo_root):
+    write_raster(tmp_path / 'a.png', rgb())
+    write_json(tmp_path / 'ok.json', [dict(id='x', image='a.png', conversations=_turns('<image>\nq', 'a'))])
+    write_json(tmp_path / 'bad.json', [dict(id='y', image='b.png', conversations=_turns('<image>\nq', 'a'))])
+    tool = os.path.join(repo_root, 'tools', 'data', 'convert_llava.py')
+    env = dict(os.environ, PYTHONPATH=repo_root)
+    ok = subprocess.run([sys.executable, tool, str(tmp_path / 'ok.json'), '--data-root', str(tmp_path), '--out',
+                         str(tmp_path / 'out' / 'ok.json')], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and 'kept 1 records, rejected 0' in ok.stdout
+    assert json.loads((tmp_path / 'out' / 'ok.json').read_text())[0]['id'] == 'x'
+    bad = subprocess.run([sys.executable, tool, str(tmp_path / 'bad.json'), '--data-root', str(tmp_path), '--out',
+                          str(tmp_path / 'out' / 'bad.json')], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and 'missing image file: 1' in bad.stdout
