@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from projects.earthmind.datasets.converters.conversion import MALFORMED_BOX, MALFORMED_SOURCE
+from projects.earthmind.datasets.converters.conversion import (MALFORMED_BOX, MALFORMED_SOURCE, ConversionReport,
+                                                               save_and_report)
 from projects.earthmind.datasets.converters.llava_instruct import convert_llava
 from projects.earthmind.evaluation.box_codec import parse_grounded_text
 
@@ -60,16 +61,16 @@ def test_grid100_and_grid1000_formats(tmp_path):
         convert_llava(str(tmp_path / 's.json'), str(tmp_path), box_format='pixels')
 
 
-def test_cli_prints_the_report_and_fails_when_nothing_is_kept(tmp_path, repo_root):
+def test_cli_prints_the_report_and_fails_when_nothing_is_kept(tmp_path, repo_root, capsys):
     write_raster(tmp_path / 'a.png', rgb())
-    write_json(tmp_path / 'ok.json', [dict(id='x', image='a.png', conversations=_turns('<image>\nq', 'a'))])
-    write_json(tmp_path / 'bad.json', [dict(id='y', image='b.png', conversations=_turns('<image>\nq', 'a'))])
+    write_json(tmp_path / 's.json', [dict(id='x', image='a.png', conversations=_turns('<image>\nq', 'a')),
+                                     dict(id='y', image='b.png', conversations=_turns('<image>\nq', 'a'))])
     tool = os.path.join(repo_root, 'tools', 'data', 'convert_llava.py')
-    env = dict(os.environ, PYTHONPATH=repo_root)
-    ok = subprocess.run([sys.executable, tool, str(tmp_path / 'ok.json'), '--data-root', str(tmp_path), '--out',
-                         str(tmp_path / 'out' / 'ok.json')], capture_output=True, text=True, env=env)
-    assert ok.returncode == 0 and 'kept 1 records, rejected 0' in ok.stdout
-    assert json.loads((tmp_path / 'out' / 'ok.json').read_text())[0]['id'] == 'x'
-    bad = subprocess.run([sys.executable, tool, str(tmp_path / 'bad.json'), '--data-root', str(tmp_path), '--out',
-                          str(tmp_path / 'out' / 'bad.json')], capture_output=True, text=True, env=env)
-    assert bad.returncode == 1 and 'missing image file: 1' in bad.stdout
+    run = subprocess.run([sys.executable, tool, str(tmp_path / 's.json'), '--data-root', str(tmp_path), '--out',
+                          str(tmp_path / 'out' / 's.json')], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=repo_root))
+    assert run.returncode == 0 and 'kept 1 records, rejected 1' in run.stdout
+    assert 'missing image file: 1' in run.stdout and 'e.g. y: Raster file not found' in run.stdout
+    assert [r['id'] for r in json.loads((tmp_path / 'out' / 's.json').read_text())] == ['x']
+    assert save_and_report([], ConversionReport('empty'), str(tmp_path / 'none.json')) == 1
+    assert 'empty: kept 0 records, rejected 0' in capsys.readouterr().out
