@@ -13,7 +13,9 @@ with the images at ``<image_folder>/<filename>``. Every object with a descriptio
 record: the question names the expression, the answer is
 ``<ref>expression</ref><box>[[x1, y1, x2, y2]]</box>`` on the 0-1000 grid (pixel corners,
 ``xmax``/``ymax`` taken as the right/bottom edges), ``task: grounding`` and ``eval.box``.
-The XML size must match the image file; boxes must lie inside the image.
+The XML size must match the image file; boxes must lie inside the image. The unit of
+rejection is the annotation file: a file with one bad object is rejected whole (counted once,
+the message naming the object).
 """
 import os
 import xml.etree.ElementTree as ET
