@@ -35,9 +35,9 @@ ENTRY_MODULE = 'modeling_earthmind.py'
 
 _REGISTRY_IMPORT = re.compile(r'^from projects\.earthmind\.registry import [^\n]*\n', re.M)
 _REGISTER_DECORATOR = re.compile(r'^@[A-Z]+\.register_module\(\)\n', re.M)
-_ABSOLUTE_IMPORT = re.compile(r'^from projects\.earthmind\.(?:[a-z_]+\.)*([a-z_]+) import ', re.M)
-_RELATIVE_IMPORT = re.compile(r'^from \.+(?:[a-z_]+\.)*([a-z_]+) import ', re.M)
-_ANY_RELATIVE = re.compile(r'^from \.([a-z_]+) import ', re.M)
+_ABSOLUTE_IMPORT = re.compile(r'^from projects\.earthmind\.(?:[a-z0-9_]+\.)*([a-z0-9_]+) import ', re.M)
+_RELATIVE_IMPORT = re.compile(r'^from \.+(?:[a-z0-9_]+\.)*([a-z0-9_]+) import ', re.M)
+_ANY_RELATIVE = re.compile(r'^from \.([a-z0-9_]+) import ', re.M)
 
 
 class BundleError(RuntimeError):

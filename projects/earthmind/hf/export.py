@@ -16,9 +16,9 @@ from projects.earthmind.datasets.sensors import SENSORS, get_sensor
 from projects.earthmind.datasets.templates import get_template
 from projects.earthmind.datasets.transforms.normalize_bands import load_band_stats
 from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint
-from projects.earthmind.models.earthmind_model import build_from_cfg
 from projects.earthmind.models.intern_vit import InternViT
 from projects.earthmind.models.internvl_checkpoint import CONFIG_FILE, read_json
+from projects.earthmind.registry import MODELS
 from projects.earthmind.utils.special_tokens import image_context_token_id
 
 from .bundle import write_modeling_bundle
@@ -111,7 +111,7 @@ def merge_lora(model):
 
 def build_model(cfg):
     """Build the training model of an mmengine config (``cfg.model``)."""
-    model = build_from_cfg(cfg.model)
+    model = MODELS.build(cfg.model)
     model.eval()
     return model
 
@@ -153,7 +153,8 @@ def hf_config(model, model_cfg, preprocessing):
     head = model_cfg.get('grounding_head')
     grounding_config = None
     if head is not None:
-        grounding_config = dict(config_name=head['config_name'], hydra_overrides=list(head.get('hydra_overrides') or []))
+        grounding_config = dict(config_name=head['config_name'],
+                                hydra_overrides=list(head.get('hydra_overrides') or []))
     return EarthMindConfig(vision_config=vision_config, llm_config=llm_config, fusion_config=fusion_config,
                            downsample_ratio=model.downsample_ratio, select_layer=model.select_layer,
                            preprocessing=preprocessing, generation=generation, grounding_config=grounding_config,

@@ -172,7 +172,8 @@ def grounding_picture(member, settings):
     valid = np.stack([member['channels'][name][1] for name in names])
     if sensor.modality == 'sar':
         return sar_composite(planes, valid)
-    return optical_composite(planes, valid, settings.get('stretch', 'gain'), sensor_gain(settings.get('gain'), sensor.name),
+    gain = sensor_gain(settings.get('gain'), sensor.name)
+    return optical_composite(planes, valid, settings.get('stretch', 'gain'), gain,
                              tuple(settings.get('percentiles', (2.0, 98.0))))
 
 

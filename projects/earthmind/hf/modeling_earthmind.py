@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from projects.earthmind.datasets.grounding_composite import rgb_composite  # noqa: F401
 from projects.earthmind.datasets.sensors import get_sensor
 # transformers copies only the modules that the modeling file imports itself into its remote-code cache, so every
 # bundled module is imported here directly (bundle.py checks this).
@@ -26,6 +27,7 @@ from projects.earthmind.models.intern_vit import InternViT
 from projects.earthmind.models.projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
 from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
 from projects.earthmind.models.seg_token_path import run_grounding_head, token_positions
+from projects.earthmind.models.visual_token_regions import visual_token_coverage  # noqa: F401
 from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN, SEG_TOKEN
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
