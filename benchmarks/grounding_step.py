@@ -25,7 +25,7 @@ from projects.earthmind.datasets.collate import earthmind_collate_fn  # noqa: E4
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 from projects.earthmind.registry import DATASETS, MODELS  # noqa: E402
 
-DEFAULT_CONFIG = 'configs/earthmind/earthmind_tiny_sam2_1xb8_60e_sample_refseg.py'
+DEFAULT_CONFIG = 'configs/earthmind/earthmind_tiny_sam2_1xb8_120e_sample_refseg.py'
 
 
 def parse_args():

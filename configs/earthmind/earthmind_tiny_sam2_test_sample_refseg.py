@@ -1,7 +1,7 @@
 """Referring segmentation (gIoU, cIoU, Prec@0.5..0.9) of the tiny EarthMind + SAM2 on ``data/sample/refseg_val.json``.
 
 ``tools/dist.sh test configs/earthmind/earthmind_tiny_sam2_test_sample_refseg.py 1 --checkpoint CKPT`` with a checkpoint
-of ``earthmind_tiny_sam2_1xb8_60e_sample_refseg.py``. The model answers greedily; the union of the masks of its
+of ``earthmind_tiny_sam2_1xb8_120e_sample_refseg.py``. The model answers greedily; the union of the masks of its
 ``[SEG]`` tokens is scored against the record's ``eval.mask`` (the union of the asked squares).
 """
 from mmengine.config import read_base
