@@ -191,7 +191,8 @@ def main():
         if device == 'cuda':
             torch.cuda.synchronize()
         start = time.perf_counter()
-        meter = ForwardFlopMeter(model.grounding_head).__enter__() if hasattr(model, 'grounding_head') else None
+        head = getattr(model, 'grounding_head', None)
+        meter = ForwardFlopMeter(head).__enter__() if head is not None else None
         model.train_step(batch, optim_wrapper)
         if meter is not None:
             meter.__exit__(None, None, None)

@@ -91,3 +91,23 @@ def test_device_peaks():
     assert device_peak_tflops(device_name='NVIDIA A100-SXM4-80GB') == 312.0
     assert device_peak_tflops(device_name='NVIDIA GeForce RTX 4090') is None
     assert device_peak_tflops(override=100, device_name='NVIDIA H100') == 100.0
+
+
+def test_forward_flop_meter_measures_a_sam2_head_through_its_methods():
+    from tests.models.test_sam2_grounding_head import LLM_HIDDEN, _head
+    head = _head()
+    images = head.preprocess(torch.rand(3, 40, 72))[None]
+
+    def run():
+        head(head.encode_images(images), [torch.randn(2, LLM_HIDDEN)], [(40, 72)])
+
+    with ForwardFlopMeter(head) as meter:
+        run()
+    with FlopCounterMode(display=False) as counter:
+        run()
+    # The image encoder (called by encode_images) and the mask decoder (forward) are both counted.
+    assert meter.flops > 0
+    assert meter.flops == pytest.approx(counter.get_total_flops(), rel=0.02)
+    with ForwardFlopMeter(head.sam2.image_encoder) as encoder_only:
+        run()
+    assert 0 < encoder_only.flops < meter.flops

@@ -160,8 +160,11 @@ def train_step_flops(model, data, grounding_forward_flops=0):
 class ForwardFlopMeter:
     """Count the forward FLOPs of one submodule while a step runs, with ``FlopCounterMode``.
 
-    The counter is entered by a forward pre-hook and left by a forward hook, so only that submodule's
-    operations are counted (every call, summed); backward is not counted (use :func:`pass_factor`).
+    Forward pre-hooks and hooks on the module and all its submodules enter the counter when the outermost of them
+    starts and leave it when that one ends, so whatever method of the module runs them (e.g. SAM2's
+    ``encode_images`` calling its image encoder, then ``forward`` its mask decoder) is counted, and nothing else.
+    Every call is summed: a forward recomputed by gradient checkpointing counts twice; tensor operations a method
+    runs outside any submodule's forward are not counted; backward is not counted (use :func:`pass_factor`).
 
     Example:
         >>> with ForwardFlopMeter(model.grounding_head) as meter:
@@ -173,20 +176,25 @@ class ForwardFlopMeter:
         self.module = module
         self.flops = 0
         self._counter = None
+        self._depth = 0
         self._handles = []
 
     def _pre(self, module, args):
-        self._counter = FlopCounterMode(display=False)
-        self._counter.__enter__()
+        if self._depth == 0:
+            self._counter = FlopCounterMode(display=False)
+            self._counter.__enter__()
+        self._depth += 1
 
     def _post(self, module, args, output):
-        self._counter.__exit__(None, None, None)
-        self.flops += self._counter.get_total_flops()
-        self._counter = None
+        self._depth -= 1
+        if self._depth == 0:
+            self._counter.__exit__(None, None, None)
+            self.flops += self._counter.get_total_flops()
+            self._counter = None
 
     def __enter__(self):
-        self._handles = [self.module.register_forward_pre_hook(self._pre),
-                         self.module.register_forward_hook(self._post)]
+        for sub in self.module.modules():
+            self._handles += [sub.register_forward_pre_hook(self._pre), sub.register_forward_hook(self._post)]
         return self
 
     def __exit__(self, *exc):

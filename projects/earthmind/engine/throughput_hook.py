@@ -53,8 +53,9 @@ class ThroughputHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self._start is None:
             self._start = time.perf_counter()
-        if hasattr(self._model, 'grounding_head'):
-            self._meter = ForwardFlopMeter(self._model.grounding_head).__enter__()
+        head = getattr(self._model, 'grounding_head', None)
+        if head is not None:
+            self._meter = ForwardFlopMeter(head).__enter__()
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         grounding = 0
