@@ -182,3 +182,17 @@ def test_attention_inputs_per_implementation():
     with pytest.raises(ValueError, match='flex_attention'):
         packed_attention_inputs('flex_attention', lengths, 5, torch.float32)
     assert packed_position_ids([[3]], 3).tolist() == [[0, 1, 2]]
+
+
+def test_position_ids_give_transformers_varlen_flash_attention_the_sample_boundaries():
+    """What transformers 4.48 does with them under flash attention 2 (its own code; flash-attn not needed)."""
+    from transformers.modeling_flash_attention_utils import prepare_fa2_from_position_ids
+    lengths = [[3, 2], [4]]
+    _, positions = packed_attention_inputs('flash_attention_2', lengths, 6, torch.bfloat16)
+    # _flash_attention_forward takes the varlen path when the position ids are not increasing along a row.
+    assert not bool((torch.diff(positions, dim=-1) >= 0).all())
+    states = torch.zeros(2, 6, 1, 8)
+    *_, (cu_seqlens, _), (max_length, _) = prepare_fa2_from_position_ids(states, states, states, positions)
+    # Samples 3, 2 | 1 padding | 4 | 2 padding: every sample (and each padding run) is its own sequence.
+    assert cu_seqlens.tolist() == [0, 3, 5, 6, 10, 12]
+    assert int(max_length) == 4
