@@ -196,3 +196,28 @@ def test_position_ids_give_transformers_varlen_flash_attention_the_sample_bounda
     # Samples 3, 2 | 1 padding | 4 | 2 padding: every sample (and each padding run) is its own sequence.
     assert cu_seqlens.tolist() == [0, 3, 5, 6, 10, 12]
     assert int(max_length) == 4
+
+
+def test_packed_seg_and_region_prompt_batches_give_the_unpacked_losses(tokenizer):
+    """[SEG] masks and <VP_CONTEXT> region prompts work per sample inside packed rows."""
+    from tests.models.test_seg_token_path import _batch, _seg_model
+    model = _seg_model(tokenizer).eval()
+    batch = _batch(model.tokenizer, ['red: [SEG], blue: [SEG].', 'it is [SEG].'],
+                   questions=['What is in <VP_CONTEXT>?', 'Segment the square.'])
+    region = torch.zeros(1, 40, 72, dtype=torch.bool)
+    region[0, :20, :36] = True
+    samples = []
+    for b in range(2):
+        n = int(batch['attention_mask'][b].sum())
+        samples.append(dict(input_ids=batch['input_ids'][b, :n], labels=batch['labels'][b, :n],
+                            pixel_values=batch['pixel_values'][b:b + 1], image_layout=(1, 1, 1), group_ids=[0],
+                            date_offsets=[0.0], meta=batch['meta'][b], gt_masks=batch['gt_masks'][b],
+                            grounding_image=batch['grounding_images'][b], region_masks=region if b == 0 else None))
+    losses = []
+    for collate in (earthmind_collate_fn, lambda s: earthmind_packed_collate_fn(s, pack_max_length=1000)):
+        torch.manual_seed(0)  # the mask loss samples points at random
+        with torch.no_grad():
+            losses.append(model(data=collate(samples)['data'], mode='loss'))
+    assert set(losses[0]) == {'loss_lm', 'loss_mask', 'loss_dice'}
+    for key in losses[0]:
+        torch.testing.assert_close(losses[1][key], losses[0][key], rtol=1e-5, atol=1e-5)
