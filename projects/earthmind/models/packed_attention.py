@@ -56,7 +56,8 @@ def packed_position_ids(packed_lengths, length, device=None):
 
 
 def block_diagonal_causal_mask(packed_lengths, length, dtype, device=None):
-    """Inverted 4D mask ``[R, 1, length, length]``: 0 inside each sample's causal block, ``finfo(dtype).min`` elsewhere."""
+    """Inverted 4D mask ``[R, 1, length, length]``: 0 inside each sample's causal block, the minimum of ``dtype``
+    elsewhere."""
     blocked = torch.finfo(dtype).min
     mask = torch.full((len(packed_lengths), 1, length, length), blocked, dtype=dtype, device=device)
     causal = torch.ones((length, length), dtype=torch.bool, device=device).tril()
