@@ -1,6 +1,8 @@
 """Runtime defaults shared by every EarthMind training config."""
 from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook)
 
+from projects.earthmind.engine.throughput_hook import ThroughputHook
+
 default_hooks = dict(
     timer=dict(type=IterTimerHook),
     logger=dict(type=LoggerHook, interval=10, log_metric_by_epoch=False),
@@ -8,6 +10,9 @@ default_hooks = dict(
     checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=500, max_keep_ckpts=2),
     sampler_seed=dict(type=DistSamplerSeedHook),
 )
+# tokens/s, samples/s, padding fraction, model TFLOPS and MFU per logging interval (MFU on listed GPUs, or set
+# peak_tflops); cheap: counted from the CPU batch.
+custom_hooks = [dict(type=ThroughputHook)]
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 log_processor = dict(by_epoch=False, window_size=1)

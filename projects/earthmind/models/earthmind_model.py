@@ -20,7 +20,10 @@ from projects.earthmind.utils.visual_tokens import visual_token_count
 
 from .band_fusion import BandFusion
 from .internvl_checkpoint import InternVLParts, load_internvl_checkpoint, resolve_dtype
+from .lm_loss import LOSS_REDUCTIONS, causal_lm_loss
 from .mask_losses import MaskLoss
+from .packed_attention import check_packed_lengths, packed_attention_inputs
+from .packed_rows import packed_sample_index, repack_rows, segment_counts, segment_starts, unpack_rows
 from .projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
 from .seg_token_path import check_mask_targets, pool_region_prompts, run_grounding_head, token_positions
 
@@ -133,11 +136,22 @@ class EarthMindModel(BaseModel):
         attention_prompt_loss (dict | nn.Module | None): Optional :class:`AttentionPromptLoss` pulling the
             attention of ``[SEG]`` to the visual tokens towards its mask (needs ``meta['tile_grid']``).
         torch_dtype (torch.dtype | str | None): Cast all weights (before LoRA) to this dtype.
+        loss_reduction (str): ``'token'`` (default): mean cross-entropy over the supervised tokens of the batch
+            (Hugging Face's loss; long answers weigh more). ``'sample'``: mean over samples of each sample's
+            mean token loss (every sample weighs the same, packed or not); computed here from the last hidden
+            states, projecting only supervised positions through the LM head.
         generation_cfg (dict | None): Defaults for ``mode='predict'``: ``max_new_tokens`` (64),
             ``stop_words`` (strings that are single tokens; default the tokenizer's eos) and any other
             keyword of Hugging Face ``generate``.
         data_preprocessor (dict | nn.Module | None): mmengine data preprocessor (moves the batch to the device).
         init_cfg (dict | None): Unused by this model (weights are initialised at construction); kept for mmengine.
+
+    Packed batches (``earthmind_packed_collate_fn``): ``input_ids``/``labels``/``attention_mask``/``position_ids``
+    are ``[R, Lp]`` rows holding several samples, ``packed_lengths`` lists each row's sample lengths, and the
+    image, mask and region inputs stay per sample. Attention is kept inside each sample (``packed_attention``:
+    varlen flash attention 2 from the position ids, a block-diagonal causal mask for sdpa and eager), so the
+    token loss equals that of the same samples unpacked. Packed batches train (``mode='loss'``/``'tensor'``);
+    the attention-prompting loss needs unpacked batches.
     """
 
     def __init__(self,
@@ -167,6 +181,7 @@ class EarthMindModel(BaseModel):
                  mask_loss=None,
                  attention_prompt_loss=None,
                  torch_dtype=None,
+                 loss_reduction='token',
                  generation_cfg=None,
                  data_preprocessor=None,
                  init_cfg=None):
@@ -176,6 +191,9 @@ class EarthMindModel(BaseModel):
                              f'got {image_feature_ablation!r}')
         if tokenizer is None:
             raise ValueError('EarthMindModel needs a tokenizer (object or config dict)')
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f'loss_reduction must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}')
+        self.loss_reduction = loss_reduction
         # The same builder as the data pipeline's, so both sides give the special tokens the same ids.
         self.tokenizer = build_tokenizer(tokenizer, tuple(extra_special_tokens))
         self.downsample_ratio = downsample_ratio
@@ -416,7 +434,7 @@ class EarthMindModel(BaseModel):
         return self.encode_visual(pixel_values, image_layout, group_ids, date_offsets, meta, return_weights=True)[1]
 
     def embed_inputs(self, input_ids, pixel_values=None, image_layout=None, group_ids=None, date_offsets=None,
-                     meta=None, region_masks=None):
+                     meta=None, region_masks=None, packed_lengths=None):
         """LLM input embeddings with the fused visual tokens written at the ``<IMG_CONTEXT>`` positions.
 
         Region prompts (``region_masks``, one ``[R_b, H, W]`` per sample or None) are written at the
@@ -426,14 +444,20 @@ class EarthMindModel(BaseModel):
         the fusion and the projector on one dummy tile and adds zero times their output, so every process
         builds the same graph under DDP/ZeRO.
 
+        With ``packed_lengths`` (packed rows, image inputs per sample) counts are checked per packed sample.
+
         Raises:
             ValueError: When the layout does not match the tiles, or a sample's ``<IMG_CONTEXT>`` count differs
                 from its :func:`visual_token_count` (the sample is named; nothing is truncated).
         """
-        batch = input_ids.shape[0]
-        layout = self._check_visual_inputs(batch, pixel_values, image_layout, group_ids, date_offsets, meta)
         image_mask = input_ids == self.img_context_token_id
-        counts = image_mask.sum(dim=1).cpu()
+        if packed_lengths is None:
+            batch, counts = input_ids.shape[0], image_mask.sum(dim=1).cpu()
+        else:
+            check_packed_lengths(packed_lengths, input_ids.shape[0], input_ids.shape[1])
+            counts = segment_counts(image_mask, packed_lengths)
+            batch = len(counts)
+        layout = self._check_visual_inputs(batch, pixel_values, image_layout, group_ids, date_offsets, meta)
         for b, expected in enumerate(self.visual_token_counts(layout)):
             if int(counts[b]) != expected:
                 raise ValueError(f'{_sample_name(meta, b)}: {int(counts[b])} <IMG_CONTEXT> tokens but image_layout '
@@ -452,8 +476,13 @@ class EarthMindModel(BaseModel):
         names = [_sample_name(meta, b) for b in range(batch)]
         tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(batch)]
         visual_per_sample = list(visual.split(self.visual_token_counts(layout)))
-        return pool_region_prompts(embeds, input_ids, self.vp_token_id, visual_per_sample, region_masks, tile_grids,
-                                   self.tokens_per_tile, names)
+        if packed_lengths is None:
+            return pool_region_prompts(embeds, input_ids, self.vp_token_id, visual_per_sample, region_masks,
+                                       tile_grids, self.tokens_per_tile, names)
+        pooled = pool_region_prompts(unpack_rows(embeds, packed_lengths), unpack_rows(input_ids, packed_lengths, -1),
+                                     self.vp_token_id, visual_per_sample, region_masks, tile_grids,
+                                     self.tokens_per_tile, names)
+        return repack_rows(pooled, packed_lengths, embeds)
 
     def forward(self,
                 input_ids=None,
@@ -467,6 +496,8 @@ class EarthMindModel(BaseModel):
                 gt_masks=None,
                 grounding_images=None,
                 region_masks=None,
+                position_ids=None,
+                packed_lengths=None,
                 data_samples=None,
                 mode='loss',
                 data=None):
@@ -484,6 +515,8 @@ class EarthMindModel(BaseModel):
             group_ids (list[Tensor]): Per sample ``[G]`` indices into ``band_group_vocab``.
             date_offsets (list[Tensor]): Per sample ``[D]`` days since the first date.
             meta (list[dict]): Per-sample record info (used in error messages and predictions).
+            position_ids (Tensor | None): ``[R, Lp]`` of a packed batch (restarting per sample).
+            packed_lengths (list[list[int]] | None): Per packed row, its samples' lengths; None when unpacked.
             gt_masks (list[Tensor | None] | None): Per sample ``[N_b, H, W]`` target masks, one per ``[SEG]``.
             grounding_images (list[Tensor | None] | None): Per sample 0-1 RGB ``[3, H, W]`` seen by the
                 grounding head.
@@ -499,23 +532,53 @@ class EarthMindModel(BaseModel):
             group_ids, date_offsets, meta = data.get('group_ids'), data.get('date_offsets'), data.get('meta')
             gt_masks, grounding_images = data.get('gt_masks'), data.get('grounding_images')
             region_masks = data.get('region_masks')
+            position_ids, packed_lengths = data.get('position_ids'), data.get('packed_lengths')
         visual = dict(pixel_values=pixel_values, image_layout=image_layout, group_ids=group_ids,
                       date_offsets=date_offsets, region_masks=region_masks)
+        packing = dict(position_ids=position_ids, packed_lengths=packed_lengths)
         if mode == 'loss':
             return self.compute_loss(input_ids, labels, attention_mask, meta=meta, gt_masks=gt_masks,
-                                     grounding_images=grounding_images, **visual)
+                                     grounding_images=grounding_images, **visual, **packing)
         if mode == 'predict':
+            if packed_lengths is not None:
+                raise ValueError("mode='predict' needs an unpacked batch (earthmind_collate_fn), got packed rows")
             return self.predict(input_ids, attention_mask, labels=labels, meta=meta,
                                 grounding_images=grounding_images, **visual)
         if mode == 'tensor':
-            embeds = self.embed_inputs(input_ids, meta=meta, **visual)
-            return self.language_model(inputs_embeds=embeds, attention_mask=self._mask(attention_mask, input_ids),
-                                       use_cache=False)
+            embeds = self.embed_inputs(input_ids, meta=meta, packed_lengths=packed_lengths, **visual)
+            return self.language_model(inputs_embeds=embeds, use_cache=False,
+                                       **self._attention_inputs(attention_mask, input_ids, embeds, **packing))
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     @staticmethod
     def _mask(attention_mask, input_ids):
         return torch.ones_like(input_ids) if attention_mask is None else attention_mask.long()
+
+    def _attention_inputs(self, attention_mask, input_ids, embeds, position_ids=None, packed_lengths=None):
+        if packed_lengths is None:
+            return dict(attention_mask=self._mask(attention_mask, input_ids))
+        mask, position_ids = packed_attention_inputs(
+            _unwrap(self.language_model).config._attn_implementation, packed_lengths, input_ids.shape[1],
+            embeds.dtype, device=embeds.device, position_ids=position_ids)
+        return dict(attention_mask=mask, position_ids=position_ids)
+
+    def _language_model_loss(self, embeds, labels, attention, packed_lengths, output_hidden_states):
+        if self.loss_reduction == 'token':
+            out = self.language_model(inputs_embeds=embeds, labels=labels, use_cache=False,
+                                      output_hidden_states=output_hidden_states, **attention)
+            return out.loss, out.hidden_states
+        llm = _unwrap(self.language_model)
+        out = llm.get_decoder()(inputs_embeds=embeds, use_cache=False, output_hidden_states=output_hidden_states,
+                                **attention)
+        if packed_lengths is None:
+            num_samples = labels.shape[0]
+            sample_index = torch.arange(num_samples, device=labels.device)[:, None].expand_as(labels)
+        else:
+            num_samples = sum(len(row) for row in packed_lengths)
+            sample_index = packed_sample_index(packed_lengths, labels.shape[1], device=labels.device)
+        loss = causal_lm_loss(out.last_hidden_state, llm.get_output_embeddings(), labels, sample_index, num_samples,
+                              'sample')
+        return loss, out.hidden_states
 
     def compute_loss(self,
                      input_ids,
@@ -528,8 +591,10 @@ class EarthMindModel(BaseModel):
                      meta=None,
                      gt_masks=None,
                      grounding_images=None,
-                     region_masks=None):
-        """Next-token cross-entropy averaged over supervised tokens, plus the mask losses with a grounding head.
+                     region_masks=None,
+                     position_ids=None,
+                     packed_lengths=None):
+        """Next-token cross-entropy (reduced as ``loss_reduction`` says), plus the mask losses with a grounding head.
 
         Returns:
             dict: ``loss`` (next-token cross-entropy) without a grounding head; with one ``loss_lm``,
@@ -538,32 +603,44 @@ class EarthMindModel(BaseModel):
             parameter of the head (identical graphs on all processes under DDP/ZeRO).
 
         Raises:
-            ValueError: If ``labels`` is missing or supervises no token in the batch (the loss would be NaN), or a
-                sample's ``[SEG]`` count differs from its mask count (the sample is named).
+            ValueError: If ``labels`` is missing or supervises no token in the batch (the loss would be NaN), a
+                sample's ``[SEG]`` count differs from its mask count (the sample is named), or a packed sample's
+                first label is supervised (it would be predicted from the previous sample).
         """
         if labels is None:
             raise ValueError("mode='loss' needs labels")
         if not bool((labels[:, 1:] != IGNORE_INDEX).any()):
             names = ', '.join(_sample_name(meta, b) for b in range(labels.shape[0]))
             raise ValueError(f'No supervised token in the batch ({names}): every label is {IGNORE_INDEX}')
-        embeds = self.embed_inputs(input_ids, pixel_values, image_layout, group_ids, date_offsets, meta, region_masks)
-        mask = self._mask(attention_mask, input_ids)
-        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False,
-                                  output_hidden_states=self.grounding_head is not None)
+        if packed_lengths is not None:
+            rows, starts = torch.tensor(segment_starts(packed_lengths), device=labels.device).unbind(dim=1)
+            for b in (labels[rows, starts] != IGNORE_INDEX).nonzero().flatten().tolist():
+                raise ValueError(f'{_sample_name(meta, b)}: the first label of a packed sample must be '
+                                 f'{IGNORE_INDEX} (use earthmind_packed_collate_fn)')
+            if self.grounding_head is not None and self.attention_prompt_loss is not None:
+                raise ValueError('The attention-prompting loss needs unpacked batches (earthmind_collate_fn)')
+        embeds = self.embed_inputs(input_ids, pixel_values, image_layout, group_ids, date_offsets, meta, region_masks,
+                                   packed_lengths=packed_lengths)
+        attention = self._attention_inputs(attention_mask, input_ids, embeds, position_ids, packed_lengths)
+        lm_loss, hidden_states = self._language_model_loss(embeds, labels, attention, packed_lengths,
+                                                           output_hidden_states=self.grounding_head is not None)
         if self.grounding_head is None:
-            return dict(loss=out.loss)
-        losses = dict(loss_lm=out.loss)
-        names = [_sample_name(meta, b) for b in range(input_ids.shape[0])]
-        seg_positions = token_positions(input_ids, self.seg_token_id)
-        logits = run_grounding_head(self.grounding_head, out.hidden_states[-1], seg_positions, grounding_images,
-                                    names)
+            return dict(loss=lm_loss)
+        losses = dict(loss_lm=lm_loss)
+        hidden, ids = hidden_states[-1], input_ids
+        if packed_lengths is not None:  # the [SEG] path works per sample
+            hidden, ids = unpack_rows(hidden, packed_lengths), unpack_rows(input_ids, packed_lengths, -1)
+        names = [_sample_name(meta, b) for b in range(ids.shape[0])]
+        seg_positions = token_positions(ids, self.seg_token_id)
+        logits = run_grounding_head(self.grounding_head, hidden, seg_positions, grounding_images, names)
         preds, targets = check_mask_targets(logits, gt_masks, names)
         if preds:
             losses.update(self.mask_loss(preds, targets))
         else:
-            zero = self.grounding_head.zero_with_trainable_params(out.loss)
+            zero = self.grounding_head.zero_with_trainable_params(lm_loss)
             losses.update(loss_mask=zero, loss_dice=zero)
         if self.attention_prompt_loss is not None:
+            mask = attention['attention_mask']
             position_ids = (mask.cumsum(dim=1) - 1).clamp_min(0)
             image_positions = token_positions(input_ids, self.img_context_token_id)
             tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(len(names))]
@@ -572,7 +649,7 @@ class EarthMindModel(BaseModel):
                     raise ValueError(f'{names[b]}: the attention-prompting loss needs meta["tile_grid"]')
             targets_per_sample = list(gt_masks) if gt_masks is not None else [None] * len(names)
             losses['loss_attention_prompt'] = self.attention_prompt_loss(
-                self.language_model, out.hidden_states, input_ids, mask, position_ids, seg_positions,
+                self.language_model, hidden_states, input_ids, mask, position_ids, seg_positions,
                 image_positions, targets_per_sample, tile_grids, self.tokens_per_tile)
         return losses
 

@@ -1,0 +1,57 @@
+"""Per-sample views of packed rows: which sample each position belongs to, and gathering samples out of rows.
+
+A packed batch has rows ``[R, L]`` holding samples back to back (``packed_lengths[r]``: the lengths of row
+``r``'s samples, in order) then right padding. Samples are numbered row by row, in order.
+"""
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+
+def _spans(packed_lengths):
+    for r, row in enumerate(packed_lengths):
+        start = 0
+        for n in (int(v) for v in row):
+            yield r, start, n
+            start += n
+
+
+def packed_sample_index(packed_lengths, length, device=None):
+    """Index of the sample (in batch order, row by row) each position belongs to; -1 on padding. ``[R, length]``."""
+    index = torch.full((len(packed_lengths), length), -1, dtype=torch.long, device=device)
+    for sample, (r, start, n) in enumerate(_spans(packed_lengths)):
+        index[r, start:start + n] = sample
+    return index
+
+
+def segment_counts(flags, packed_lengths):
+    """Per sample (row by row, in order) the number of True entries of ``flags`` ``[R, L]`` inside its span."""
+    cumulative = torch.nn.functional.pad(flags.long().cumsum(dim=1), (1, 0)).cpu()
+    return [int(cumulative[r, start + n] - cumulative[r, start]) for r, start, n in _spans(packed_lengths)]
+
+
+def segment_starts(packed_lengths):
+    """``(row, column)`` of each sample's first token, in sample order."""
+    return [(r, start) for r, start, _ in _spans(packed_lengths)]
+
+
+def unpack_rows(packed, packed_lengths, fill=0):
+    """Per-sample tensor ``[N, longest sample, ...]`` (right-padded with ``fill``) out of packed rows ``[R, L, ...]``.
+
+    Differentiable: gradients flow back to ``packed``.
+    """
+    return pad_sequence([packed[r, start:start + n] for r, start, n in _spans(packed_lengths)], batch_first=True,
+                        padding_value=fill)
+
+
+def repack_rows(per_sample, packed_lengths, packed):
+    """Packed rows like ``packed`` ``[R, L, ...]`` with each sample's span taken from ``per_sample`` (the inverse
+    of :func:`unpack_rows`; the row padding is kept from ``packed``). Differentiable."""
+    rows, k = [], 0
+    for r, row in enumerate(packed_lengths):
+        parts = []
+        for n in (int(v) for v in row):
+            parts.append(per_sample[k, :n])
+            k += 1
+        parts.append(packed[r, sum(int(v) for v in row):])
+        rows.append(torch.cat(parts))
+    return torch.stack(rows)
