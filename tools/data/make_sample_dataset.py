@@ -18,6 +18,8 @@ def parse_args():
     parser.add_argument('--vocab-size', type=int, default=1000, help='tokenizer vocabulary size (default: 1000)')
     parser.add_argument('--no-multisensor', action='store_true',
                         help='only the RGB classification set (no Sentinel-2/Sentinel-1/pair/change tasks)')
+    parser.add_argument('--no-refseg', action='store_true',
+                        help='skip the referring-segmentation files (refseg_*, region_prompt_*)')
     parser.add_argument('--no-tasks', action='store_true',
                         help='skip the benchmark task sets under tasks/ (captions, VQA, grounding, ...)')
     return parser.parse_args()
@@ -28,7 +30,7 @@ def main():
     start = time.perf_counter()
     counts = make_sample_dataset(args.out, seed=args.seed, train_per_class=args.train_per_class,
                                  val_per_class=args.val_per_class, vocab_size=args.vocab_size,
-                                 multisensor=not args.no_multisensor)
+                                 multisensor=not args.no_multisensor, refseg=not args.no_refseg)
     if not args.no_tasks:
         counts.update({f'tasks/{task}': n for task, n in make_sample_tasks(args.out, seed=args.seed).items()})
     summary = ', '.join(f'{split}: {n} records' for split, n in counts.items())

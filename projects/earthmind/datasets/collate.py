@@ -24,6 +24,14 @@ def earthmind_collate_fn(instances, pad_index=0):
         ``pixel_values`` ``[sum_i D_i*G_i*T_i, 3, S, S]`` (concatenated in batch
         order), ``image_layout`` (LongTensor ``[B, 3]``), ``group_ids`` and
         ``date_offsets`` (lists of one tensor per sample) and ``meta`` (list of dicts).
+        Segmentation batches also get ``gt_masks``, ``grounding_images`` and
+        ``region_masks``: lists with one entry per sample (the sample's ``gt_masks``,
+        ``grounding_image``, ``region_masks`` tensor, or None), each key present only
+        when at least one sample has it.
+
+    Raises:
+        ValueError: Empty batch, inconsistent layouts or tile shapes, or a sample whose
+            masks differ in height and width from its grounding image (naming it).
     """
     if not instances:
         raise ValueError('earthmind_collate_fn got an empty batch')
@@ -38,6 +46,12 @@ def earthmind_collate_fn(instances, pad_index=0):
             raise ValueError(f'Sample {i} ({sample["meta"].get("id")!r}): image_layout {layout} does not match '
                              f'{sample["pixel_values"].shape[0]} tiles, {len(sample["group_ids"])} group ids and '
                              f'{len(sample["date_offsets"])} date offsets')
+        picture = sample.get('grounding_image')
+        for key in ('gt_masks', 'region_masks'):
+            masks = sample.get(key)
+            if picture is not None and masks is not None and tuple(masks.shape[-2:]) != tuple(picture.shape[-2:]):
+                raise ValueError(f'Sample {i} ({sample["meta"].get("id")!r}): {key} {tuple(masks.shape)} and '
+                                 f'grounding_image {tuple(picture.shape)} differ in height and width')
     tile_shapes = {tuple(sample['pixel_values'].shape[1:]) for sample in instances}
     if len(tile_shapes) > 1:
         raise ValueError(f'Samples have different tile shapes {sorted(tile_shapes)}')
@@ -63,4 +77,8 @@ def earthmind_collate_fn(instances, pad_index=0):
         date_offsets=[torch.as_tensor(sample['date_offsets'], dtype=torch.float32) for sample in instances],
         meta=[sample['meta'] for sample in instances],
     )
+    for key, batch_key in (('gt_masks', 'gt_masks'), ('grounding_image', 'grounding_images'),
+                           ('region_masks', 'region_masks')):
+        if any(sample.get(key) is not None for sample in instances):
+            data[batch_key] = [sample.get(key) for sample in instances]
     return dict(data=data, data_samples=None)

@@ -5,13 +5,14 @@ turns, starting with a human turn and ending with a gpt turn. The single ``<imag
 placeholder becomes ``<img>`` + ``<IMG_CONTEXT>`` x ``num_image_tokens`` + ``</img>``;
 the ids of these tokens are looked up in the tokenizer. A record with an image but no
 placeholder gets ``<image>\\n`` prepended to its first human turn (the LLaVA/InternVL
-convention). Labels are ``IGNORE_INDEX`` everywhere except the answer tokens and the
-assistant end-of-turn suffix.
+convention). Each ``<vp>`` (region prompt placeholder) in a human turn becomes the single
+token ``<VP_CONTEXT>``. Labels are ``IGNORE_INDEX`` everywhere except the answer tokens
+and the assistant end-of-turn suffix.
 """
 import torch
 
 from projects.earthmind.utils.special_tokens import (IMAGE_PLACEHOLDER, IMG_CONTEXT_TOKEN, IMG_END_TOKEN,
-                                                     IMG_START_TOKEN)
+                                                     IMG_START_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN)
 
 from .templates import get_template
 
@@ -59,8 +60,9 @@ def _check_turns(conversations, num_image_tokens, name):
 
     questions = [turn['value'] for turn in conversations[0::2]]
     answers = [turn['value'] for turn in conversations[1::2]]
-    if any(IMAGE_PLACEHOLDER in answer for answer in answers):
-        raise ConversationFormatError(f'{name}: {IMAGE_PLACEHOLDER} may only appear in a human turn')
+    for placeholder in (IMAGE_PLACEHOLDER, VP_TOKEN):
+        if any(placeholder in answer for answer in answers):
+            raise ConversationFormatError(f'{name}: {placeholder} may only appear in a human turn')
     placeholders = sum(question.count(IMAGE_PLACEHOLDER) for question in questions)
     if placeholders > 1:
         raise ConversationFormatError(f'{name}: {placeholders} {IMAGE_PLACEHOLDER} placeholders; at most one allowed')
@@ -93,7 +95,9 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
     Raises:
         ConversationFormatError: Roles not alternating human/gpt, no assistant turn, a
             trailing human turn, more than one ``<image>``, ``<image>`` in an answer or
-            without an image.
+            without an image, ``<vp>`` in an answer.
+        ValueError: If the tokenizer lacks a special token the conversation needs
+            (``<VP_CONTEXT>`` for ``<vp>``).
         SequenceTooLongError: ``L > max_length`` (nothing is ever cut).
     """
     template = get_template(template)
@@ -105,6 +109,17 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
     def encode(text):
         return tokenizer.encode(text, add_special_tokens=False) if text else []
 
+    def encode_question(text):
+        """Encode human text, each ``<vp>`` becoming one ``<VP_CONTEXT>`` id."""
+        pieces = text.split(VP_TOKEN)
+        if len(pieces) == 1:
+            return encode(text)
+        region_id = _token_id(tokenizer, VP_CONTEXT_TOKEN)
+        ids = encode(pieces[0])
+        for piece in pieces[1:]:
+            ids += [region_id] + encode(piece)
+        return ids
+
     input_ids, labels = [], []
 
     def append(ids, trained):
@@ -115,10 +130,10 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
     for turn, (question, answer) in enumerate(zip(questions, answers)):
         opening = template.prefix + (template.format_system(system) if system else '') if turn == 0 else ''
         before, placeholder, after = question.partition(IMAGE_PLACEHOLDER)
-        append(encode(opening + user_before + before), trained=False)
+        append(encode_question(opening + user_before + before), trained=False)
         if placeholder:
             append(image_token_ids(tokenizer, num_image_tokens), trained=False)
-        append(encode(after + user_after + template.assistant_prefix), trained=False)
+        append(encode_question(after + user_after + template.assistant_prefix), trained=False)
         append(encode(answer + template.assistant_suffix), trained=True)
         if turn < len(questions) - 1:
             append(encode(template.separator), trained=False)

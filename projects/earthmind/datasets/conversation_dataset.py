@@ -10,11 +10,13 @@ from torch.utils.data import Dataset
 
 from projects.earthmind.registry import DATASETS, TRANSFORMS
 
+from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN
 from projects.earthmind.utils.visual_tokens import check_date_fusion, check_group_fusion, visual_token_count
 
 from .conversation import ConversationFormatError, SequenceTooLongError, encode_conversation
 from .image_record import plan_record_images
 from .raster_io import RasterReadError, raster_shape
+from .segmentation_masks import decode_mask, decode_region_prompt
 from .sensor_prompt import add_sensor_tokens
 from .task_prompt import add_task_token
 from .templates import check_template_tokens, get_template
@@ -31,6 +33,7 @@ MALFORMED_CONVERSATION = 'malformed conversation'
 TOO_LONG = 'longer than max_length'
 INVALID_IMAGES = 'invalid images'
 UNREADABLE_PIXELS = 'unreadable pixels'
+INVALID_MASKS = 'invalid masks'
 
 _MAX_LISTED_ERRORS = 10
 
@@ -63,6 +66,14 @@ class EarthMindConversationDataset(Dataset):
     and that dates and pair members share CRS and extent; the band selection, band
     groups and crop size are read from the pipeline's own transforms. Every record's
     ``eval`` dict (task ground truth for evaluation) is passed on to ``meta['eval']``.
+
+    Segmentation records (``masks``, ``region_prompts``; ``data/README.md``) are checked
+    too (reason ``invalid masks``): one mask per ``[SEG]`` in the answers (``[SEG]`` only
+    in answers; ``[SEG]`` without ``masks`` is bad), one region prompt per ``<vp>`` in the
+    questions, ``[SEG]`` / ``<VP_CONTEXT>`` single tokens of the tokenizer (put them in
+    ``extra_special_tokens``), and every mask and prompt decodes at the record's image
+    shape from its header (the window's shape for windowed records) with
+    :func:`decode_mask` / :func:`decode_region_prompt`.
 
     Args:
         data_file (str): JSON list of records (see ``data/README.md``); a relative
@@ -113,6 +124,7 @@ class EarthMindConversationDataset(Dataset):
         self.data_root = os.fspath(data_root)
         self.data_file = os.path.join(self.data_root, os.fspath(data_file))
         self.tokenizer = build_tokenizer(tokenizer, extra_special_tokens)
+        self._single_token_ids = {token: self._single_token_id(token) for token in (SEG_TOKEN, VP_CONTEXT_TOKEN)}
         self.group_fusion, self.date_fusion, self.sensor_tokens = group_fusion, date_fusion, sensor_tokens
         self.task_tokens = task_tokens
         self.skip_bad_records = skip_bad_records
@@ -164,6 +176,12 @@ class EarthMindConversationDataset(Dataset):
             records = records[:max_records]
         return records
 
+    def _single_token_id(self, token):
+        """Id of ``token`` if the tokenizer encodes it as one special token, else None."""
+        ids = self.tokenizer.encode(token, add_special_tokens=False)
+        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        return token_id if ids == [token_id] and token_id != self.tokenizer.unk_token_id else None
+
     def _image_path(self, record):
         image = record.get('image')
         return os.path.join(self.data_root, image) if isinstance(image, str) else None
@@ -184,7 +202,8 @@ class EarthMindConversationDataset(Dataset):
             raise _BadRecord(MALFORMED_RECORD, f'"system" must be a string, got {system!r}')
         if 'eval' in record and not isinstance(record['eval'], dict):
             raise _BadRecord(MALFORMED_RECORD, f'"eval" must be a JSON object, got {record["eval"]!r}')
-        num_image_tokens, sensors = self._image_tokens(record)
+        num_image_tokens, sensors, shape = self._image_tokens(record)
+        self._check_masks(record, shape)
         conversations = record['conversations']
         if self.sensor_tokens:
             conversations = add_sensor_tokens(conversations, sensors)
@@ -201,7 +220,51 @@ class EarthMindConversationDataset(Dataset):
             raise _BadRecord(MALFORMED_CONVERSATION, str(err)) from err
         except SequenceTooLongError as err:
             raise _BadRecord(TOO_LONG, str(err)) from err
+        for key, token in (('masks', SEG_TOKEN), ('region_prompts', VP_CONTEXT_TOKEN)):
+            if not record.get(key):
+                continue
+            found = int((input_ids == self._single_token_ids[token]).sum())
+            if found != len(record[key]):
+                raise _BadRecord(INVALID_MASKS, f'the encoded conversation has {found} {token} tokens but the record '
+                                 f'has {len(record[key])} {key}')
         return len(input_ids)
+
+    def _check_masks(self, record, shape):
+        """Check ``masks`` and ``region_prompts`` against the conversation and the image shape."""
+        turns = [t for t in record['conversations'] if isinstance(t, dict) and isinstance(t.get('value'), str)] \
+            if isinstance(record['conversations'], list) else []
+        questions = [t['value'] for t in turns if t.get('from') == 'human']
+        answers = [t['value'] for t in turns if t.get('from') == 'gpt']
+        if any(SEG_TOKEN in question for question in questions):
+            raise _BadRecord(INVALID_MASKS, f'{SEG_TOKEN} in a human turn; it may only appear in answers')
+        checks = (('masks', SEG_TOKEN, sum(a.count(SEG_TOKEN) for a in answers), 'answers', decode_mask),
+                  ('region_prompts', VP_TOKEN, sum(q.count(VP_TOKEN) for q in questions), 'human turns',
+                   decode_region_prompt))
+        for key, placeholder, count, where, decode in checks:
+            entries = record.get(key)
+            if entries is None:
+                if count:
+                    raise _BadRecord(INVALID_MASKS, f'{count} {placeholder} in the {where} but the record has no '
+                                     f'"{key}"')
+                continue
+            if not isinstance(entries, list):
+                raise _BadRecord(INVALID_MASKS, f'"{key}" must be a list, got {type(entries).__name__}')
+            if len(entries) != count:
+                raise _BadRecord(INVALID_MASKS, f'{count} {placeholder} in the {where} but {len(entries)} {key}; '
+                                 f'they must match one to one, in order')
+            if not entries:
+                continue
+            token = SEG_TOKEN if key == 'masks' else VP_CONTEXT_TOKEN
+            if self._single_token_ids[token] is None:
+                raise _BadRecord(INVALID_MASKS, f'the tokenizer has no single {token} token; add {token!r} to '
+                                 'extra_special_tokens (dataset, EncodeConversation and model)')
+            if shape is None:
+                raise _BadRecord(INVALID_MASKS, f'"{key}" given but the record has no image')
+            for i, entry in enumerate(entries):
+                try:
+                    decode(entry, *shape)
+                except ValueError as err:
+                    raise _BadRecord(INVALID_MASKS, f'{key}[{i}] (image {shape[0]}x{shape[1]}): {err}') from err
 
     def _plan(self, record):
         try:
@@ -215,12 +278,12 @@ class EarthMindConversationDataset(Dataset):
             raise _BadRecord(INVALID_IMAGES, str(err)) from err
 
     def _image_tokens(self, record):
-        """Visual token count and sensor names of the record, from file headers only."""
+        """Visual token count, sensor names and ``(H, W)`` (None without image), from file headers only."""
         sensors = []
         if self._loader is None:
             path = self._image_path(record)
             if path is None:
-                return 0, sensors
+                return 0, sensors, None
             try:
                 shape = raster_shape(path)
             except FileNotFoundError as err:
@@ -228,12 +291,14 @@ class EarthMindConversationDataset(Dataset):
             except ValueError as err:
                 raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
             layout = (1, 1, num_tiles_for_shape(shape.height, shape.width, **self.tiling))
+            image_shape = (shape.height, shape.width)
         else:
             plan = self._plan(record)
             if plan is None:
-                return 0, sensors
+                return 0, sensors, None
             sensors = plan.sensors
             height, width = plan.window[3], plan.window[2]
+            image_shape = (height, width)
             for step in self._resizers:
                 try:
                     height, width = step.output_size(height, width)
@@ -241,7 +306,8 @@ class EarthMindConversationDataset(Dataset):
                     raise _BadRecord(INVALID_IMAGES, f'{type(step).__name__}: {err}') from err
             groups = len(self._grouper.group_names(plan.sensors)) if self._grouper is not None else 1
             layout = (len(plan.dates), groups, num_tiles_for_shape(height, width, **self.tiling))
-        return visual_token_count(layout, self.tokens_per_tile, self.group_fusion, self.date_fusion), sensors
+        count = visual_token_count(layout, self.tokens_per_tile, self.group_fusion, self.date_fusion)
+        return count, sensors, image_shape
 
     def _check_pixels(self, index, record):
         try:

@@ -16,8 +16,9 @@ gives byte-identical JSON files and identical pixels.
 
 The same folder also gets the multi-sensor tasks of ``multisensor_samples.py``
 (Sentinel-2 12-band, Sentinel-1 VV/VH, SAR-optical pairs, two-date change records),
-drawn from their own random streams, so the RGB classification files and the
-tokenizer do not depend on them.
+and the referring-segmentation tasks of ``refseg_samples.py`` ("segment the red
+square", region prompts, SAR + optical pairs), drawn from their own random streams, so
+the RGB classification files and the tokenizer do not depend on them.
 """
 import json
 import os
@@ -29,6 +30,7 @@ from rasterio.transform import Affine
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
 from .multisensor_samples import make_multisensor_samples
+from .refseg_samples import make_refseg_samples
 from .smooth_noise import smooth_noise
 from .tokenizer_training import train_sample_tokenizer
 
@@ -104,7 +106,8 @@ def write_geotiff(path, pixels, transform):
         dst.write(pixels)
 
 
-def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vocab_size=1000, multisensor=True):
+def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vocab_size=1000, multisensor=True,
+                        refseg=True):
     """Write the sample dataset.
 
     Layout of ``out_dir``: ``images/<split>_<NNNN>.tif``,
@@ -120,6 +123,7 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
         val_per_class (int): Validation images per class.
         vocab_size (int): Target vocabulary size of the tokenizer.
         multisensor (bool): Also write the multi-sensor tasks (same per-class counts).
+        refseg (bool): Also write the referring-segmentation files (``refseg_samples.py``).
 
     Returns:
         dict: Records per split of the classification set, then per multi-sensor file
@@ -152,4 +156,6 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
     train_sample_tokenizer(texts, os.path.join(out_dir, 'tokenizer'), vocab_size=vocab_size)
     if multisensor:
         counts.update(make_multisensor_samples(out_dir, seed, train_per_class, val_per_class))
+    if refseg:
+        counts.update(make_refseg_samples(out_dir, seed))
     return counts

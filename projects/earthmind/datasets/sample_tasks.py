@@ -16,7 +16,7 @@ grounding.json         ``box`` (0-1000 grid, 5 numbers when rotated)
 region_caption.json    ``box`` (the described region), ``captions``
 change.json            ``change_boxes`` (may be empty), ``captions``
 multiple_choice.json   ``task``, ``options``, ``answer`` (letter)
-refseg.json            ``mask`` (COCO RLE of the referred object)
+refseg.json            ``mask`` (COCO RLE of the referred object; also the record's ``masks``)
 =====================  =======================================================
 
 Change records are bi-temporal: ``"image"`` is a side-by-side mosaic (before | after) that
@@ -198,8 +198,10 @@ def _refseg(w):
         mask = _paste_polygon(pixels, w.texture(thing), box_polygon(box))
         rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
         rle['counts'] = rle['counts'].decode('ascii')
-        records.append(_record(f'refseg_{i}', w.write(f'refseg_{i}', pixels), f'Segment <ref>the {thing} area</ref>.',
-                               '[SEG]', dict(mask=rle)))
+        record = _record(f'refseg_{i}', w.write(f'refseg_{i}', pixels), f'Segment <ref>the {thing} area</ref>.',
+                         '[SEG]', dict(mask=rle))
+        record['masks'] = [rle]
+        records.append(record)
     return records
 
 

@@ -8,8 +8,10 @@ IMAGE_PLACEHOLDER = '<image>'
 IMG_START_TOKEN = '<img>'
 IMG_END_TOKEN = '</img>'
 IMG_CONTEXT_TOKEN = '<IMG_CONTEXT>'
-# Pixel grounding: each [SEG] in an answer becomes a mask; each <vp> in a question is a region prompt, encoded as
-# one <VP_CONTEXT> position that the model fills with the region's pooled visual feature.
+# Pixel grounding: each ``[SEG]`` in an answer becomes one mask. Region prompts: each
+# ``<vp>`` placeholder in a human turn is encoded as one ``<VP_CONTEXT>`` token, where the
+# model writes the region's mask-pooled visual feature. Configs that use them add
+# ``[SEG]`` / ``<VP_CONTEXT>`` through ``extra_special_tokens``.
 SEG_TOKEN = '[SEG]'
 VP_TOKEN = '<vp>'
 VP_CONTEXT_TOKEN = '<VP_CONTEXT>'

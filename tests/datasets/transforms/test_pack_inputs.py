@@ -8,7 +8,7 @@ def _results(**extra):
     results = dict(index=3, record_id='r3', img_path='images/a.tif', conversations=[], system=None,
                    ori_shape=(60, 80), input_ids=torch.ones(5, dtype=torch.long),
                    labels=torch.ones(5, dtype=torch.long), pixel_values=torch.zeros(1, 3, 4, 4), num_image_tokens=4,
-                   image_layout=(1, 1, 1), group_names=['rgb'])
+                   image_layout=(1, 1, 1), group_names=['rgb'], tile_grid=(1, 1, False))
     results.update(extra)
     return results
 
@@ -22,7 +22,7 @@ def test_keeps_exactly_the_contract_keys():
     assert packed['group_ids'].tolist() == [0] and packed['date_offsets'].tolist() == [0.0]
     assert packed['meta'] == dict(id='r3', index=3, image='images/a.tif', ori_shape=(60, 80), crs='EPSG:32633',
                                   transform=(10.0, 0.0, 1.0, 0.0, -10.0, 2.0), sensor=None, bands=None, dates=None,
-                                  nodata_fraction=None)
+                                  nodata_fraction=None, tile_grid=(1, 1, False))
 
 
 def test_eval_dict_passed_unchanged_and_absent_without_one():

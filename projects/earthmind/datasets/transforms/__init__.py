@@ -17,12 +17,18 @@ Multi-sensor / multi-date pipeline::
      dict(type=TileGroups, tile_size=..., min_tiles=..., max_tiles=..., use_thumbnail=...),
      dict(type=EncodeConversation, ..., group_fusion=..., date_fusion=...),
      dict(type=PackInputs, band_group_vocab=...)]
+
+Segmentation (records with ``masks`` / ``region_prompts``) adds ``LoadSegmentationMasks``
+right after the loader and ``MakeGroundingImage`` before the normalisation step (after
+``ScaleBands`` in the multi-sensor pipeline).
 """
 from .dynamic_tiling import DynamicTiling
 from .encode_conversation import EncodeConversation
 from .group_bands import GroupBands
 from .load_multi_sensor_images import LoadMultiSensorImages
 from .load_raster_image import LoadRasterImage
+from .load_segmentation_masks import LoadSegmentationMasks
+from .make_grounding_image import MakeGroundingImage
 from .normalize_bands import NormalizeBands, load_band_stats
 from .normalize_image import NormalizeImage
 from .pack_inputs import PackInputs
@@ -33,5 +39,6 @@ from .tile_groups import TileGroups
 
 __all__ = [
     'LoadRasterImage', 'NormalizeImage', 'DynamicTiling', 'EncodeConversation', 'PackInputs', 'LoadMultiSensorImages',
-    'ScaleBands', 'NormalizeBands', 'load_band_stats', 'GroupBands', 'RandomFlip', 'RandomCrop', 'TileGroups'
+    'ScaleBands', 'NormalizeBands', 'load_band_stats', 'GroupBands', 'RandomFlip', 'RandomCrop', 'TileGroups',
+    'LoadSegmentationMasks', 'MakeGroundingImage'
 ]

@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..tiling import dynamic_tile
+from ..tiling import choose_grid, dynamic_tile
 
 
 @TRANSFORMS.register_module()
@@ -19,7 +19,8 @@ class DynamicTiling(BaseTransform):
 
     Adds ``pixel_values`` (float ``[N, C, tile_size, tile_size]``; ``N = 0`` for a
     text-only record), ``image_layout`` ``(1, 1, N)`` (``(0, 0, 0)`` without an image)
-    and ``group_names`` ``['rgb']``, and removes ``img``. For multi-band, multi-date
+    ``group_names`` ``['rgb']`` and ``tile_grid`` ``(rows, cols, has_thumbnail)`` (None
+    without an image; grid tiles are row-major, the thumbnail last), and removes ``img``. For multi-band, multi-date
     samples use ``TileGroups``.
     """
 
@@ -34,10 +35,12 @@ class DynamicTiling(BaseTransform):
         img = results.pop('img')
         if img is None:
             results.update(pixel_values=torch.zeros(0, 3, self.tile_size, self.tile_size), image_layout=(0, 0, 0),
-                           group_names=[])
+                           group_names=[], tile_grid=None)
         else:
             tiles = dynamic_tile(img, self.tile_size, self.min_tiles, self.max_tiles, self.use_thumbnail)
-            results.update(pixel_values=tiles, image_layout=(1, 1, tiles.shape[0]), group_names=['rgb'])
+            cols, rows = choose_grid(img.shape[-2], img.shape[-1], self.tile_size, self.min_tiles, self.max_tiles)
+            results.update(pixel_values=tiles, image_layout=(1, 1, tiles.shape[0]), group_names=['rgb'],
+                           tile_grid=(rows, cols, tiles.shape[0] > rows * cols))
         return results
 
     def __repr__(self):

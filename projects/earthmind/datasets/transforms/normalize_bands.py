@@ -34,7 +34,8 @@ class NormalizeBands(BaseTransform):
     Args:
         stats_file (str | None): JSON written by ``tools/compute_band_stats.py``.
 
-    Adds ``nodata_fraction``: the share of invalid pixels over all bands and dates.
+    Adds ``nodata_fraction``: the share of invalid pixels over all bands and dates, and
+    sets ``img_normalized`` (``MakeGroundingImage`` must come before this step).
     """
 
     def __init__(self, stats_file=None):
@@ -62,6 +63,7 @@ class NormalizeBands(BaseTransform):
         valid = results['valid']
         results['img'] = np.where(valid, (img - mean) / std, 0.0).astype(np.float32)
         results['nodata_fraction'] = float(1.0 - valid.mean())
+        results['img_normalized'] = True
         return results
 
     def __repr__(self):

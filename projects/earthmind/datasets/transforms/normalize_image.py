@@ -14,6 +14,8 @@ class NormalizeImage(BaseTransform):
             image (0-1 for 8-bit RGB; ImageNet: ``(0.485, 0.456, 0.406)``).
         std (Sequence[float]): One positive value per channel
             (ImageNet: ``(0.229, 0.224, 0.225)``).
+
+    Sets ``img_normalized`` (``MakeGroundingImage`` must come before this step).
     """
 
     def __init__(self, mean, std):
@@ -33,6 +35,7 @@ class NormalizeImage(BaseTransform):
             raise ValueError(f'{results.get("img_path")}: image has {img.shape[0]} channels but NormalizeImage '
                              f'has {self.mean.shape[0]} mean/std values')
         results['img'] = (img - self.mean[:, None, None]) / self.std[:, None, None]
+        results['img_normalized'] = True
         return results
 
     def __repr__(self):

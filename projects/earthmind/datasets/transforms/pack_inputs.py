@@ -23,7 +23,15 @@ class PackInputs(BaseTransform):
     ``bands`` (``'sensor:band'`` per loaded channel or None), ``dates`` (ISO strings or
     None), ``nodata_fraction`` (None when unknown); ``crs`` and ``transform`` (affine
     6-tuple of the sample's window, after crops/flips) for georeferenced images; and
-    ``eval`` (the record's ``eval`` dict, unchanged) when the record has one.
+    ``eval`` (the record's ``eval`` dict, unchanged) when the record has one; and
+    ``tile_grid`` ``(rows, cols, has_thumbnail)`` of the image's tiles (None without an
+    image).
+
+    Segmentation samples also get, only when present in the results: ``gt_masks``
+    (bool ``[N, H, W]``, one per ``[SEG]``, from ``LoadSegmentationMasks``),
+    ``region_masks`` (bool ``[R, H, W]``, one per ``<VP_CONTEXT>``) and
+    ``grounding_image`` (float32 ``[3, H, W]`` in 0-1, from ``MakeGroundingImage``), all
+    at ``meta['ori_shape']``.
 
     Args:
         band_group_vocab (Sequence[str]): Group names shared with the model config.
@@ -64,7 +72,12 @@ class PackInputs(BaseTransform):
             meta['transform'] = tuple(img_meta['transform'])
         if results.get('eval') is not None:
             meta['eval'] = results['eval']
+        meta['tile_grid'] = results.get('tile_grid')
         packed = {key: results[key] for key in PACKED_KEYS}
+        for key, out_key, dtype in (('gt_mask', 'gt_masks', torch.bool), ('region_mask', 'region_masks', torch.bool),
+                                    ('grounding_image', 'grounding_image', torch.float32)):
+            if results.get(key) is not None:
+                packed[out_key] = torch.as_tensor(results[key]).to(dtype)
         packed.update(image_layout=layout,
                       group_ids=self._group_ids(results.get('group_names') or [], results.get('record_id')),
                       date_offsets=torch.tensor(offsets, dtype=torch.float32), meta=meta)

@@ -22,7 +22,8 @@ class ScaleBands(BaseTransform):
       ``sar_units``: ``'power'`` default, ``'amplitude'`` or ``'db'`` for data already in
       dB); non-positive power/amplitude is marked invalid.
 
-    Masks and class bands are left as they are. Invalid pixels stay 0.
+    Masks and class bands are left as they are. Invalid pixels stay 0. Sets
+    ``bands_scaled`` (``MakeGroundingImage`` needs physical units).
     """
 
     def transform(self, results):
@@ -55,4 +56,5 @@ class ScaleBands(BaseTransform):
                             block[i] = np.where(ok[i], (block[i] + extra) * band.scale + band.offset, 0.0)
                 channel += n
         results['img'] = img
+        results['bands_scaled'] = True
         return results

@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..tiling import dynamic_tile
+from ..tiling import choose_grid, dynamic_tile
 
 
 @TRANSFORMS.register_module()
@@ -21,8 +21,9 @@ class TileGroups(BaseTransform):
         use_thumbnail (bool): Append a thumbnail to grids of more than one tile.
 
     Adds ``pixel_values`` (float ``[D * G * T, 3, S, S]``, date-major, then group,
-    then tile) and ``image_layout`` ``(D, G, T)``; removes ``img``. A text-only
-    record gets ``[0, 3, S, S]`` and ``(0, 0, 0)``.
+    then tile), ``image_layout`` ``(D, G, T)`` and ``tile_grid`` ``(rows, cols,
+    has_thumbnail)`` (grid tiles row-major, the thumbnail last); removes ``img``. A
+    text-only record gets ``[0, 3, S, S]``, ``(0, 0, 0)`` and ``tile_grid`` None.
     """
 
     def __init__(self, tile_size, min_tiles, max_tiles, use_thumbnail):
@@ -35,6 +36,7 @@ class TileGroups(BaseTransform):
         if img is None:
             results['pixel_values'] = torch.zeros(0, 3, self.tile_size, self.tile_size)
             results['image_layout'] = (0, 0, 0)
+            results['tile_grid'] = None
             return results
         dates, groups, channels, height, width = img.shape
         if channels != 3:
@@ -45,6 +47,8 @@ class TileGroups(BaseTransform):
         tiles = tiles.reshape(count, dates, groups, 3, self.tile_size, self.tile_size).permute(1, 2, 0, 3, 4, 5)
         results['pixel_values'] = tiles.reshape(dates * groups * count, 3, self.tile_size, self.tile_size).contiguous()
         results['image_layout'] = (dates, groups, count)
+        cols, rows = choose_grid(height, width, self.tile_size, self.min_tiles, self.max_tiles)
+        results['tile_grid'] = (rows, cols, count > rows * cols)
         return results
 
     def __repr__(self):
