@@ -59,7 +59,9 @@ def write_internvl_standin(folder, llm_family, tokenizer_dir):
         tokenizer.add_special_tokens({'additional_special_tokens': CHAT_TOKENS[llm_family]},
                                      replace_additional_special_tokens=False)
     tokenizer.save_pretrained(folder)
-    llm_config = dict(TINY_LLMS[llm_family], vocab_size=len(tokenizer), torch_dtype='bfloat16')
+    special_ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.eos_token_id,
+                       eos_token_id=tokenizer.eos_token_id)
+    llm_config = dict(TINY_LLMS[llm_family], vocab_size=len(tokenizer), torch_dtype='bfloat16', **special_ids)
     config = dict(architectures=['InternVLChatModel'], model_type='internvl_chat', downsample_ratio=0.5,
                   select_layer=-1, template=TEMPLATES[llm_family], force_image_size=448,
                   vision_config=dict(TINY_VIT_448, architectures=['InternVisionModel'], model_type='intern_vit_6b'),
