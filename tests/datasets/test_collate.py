@@ -51,3 +51,24 @@ def test_registered_and_errors():
     wrong['group_ids'] = torch.tensor([0])
     with pytest.raises(ValueError, match=r"Sample 0 \(5\).*image_layout \[1, 2, 1\]"):
         earthmind_collate_fn([wrong])
+
+
+def test_segmentation_keys_are_per_sample_lists_present_only_when_used():
+    plain = earthmind_collate_fn([_sample(2, (1, 1, 1), 1)])['data']
+    assert not {'gt_masks', 'grounding_images', 'region_masks'} & set(plain)
+    seg = dict(_sample(3, (1, 1, 1), 2), gt_masks=torch.ones(2, 5, 6, dtype=torch.bool),
+               grounding_image=torch.zeros(3, 5, 6))
+    vp = dict(_sample(3, (1, 1, 1), 3), region_masks=torch.ones(1, 4, 4, dtype=torch.bool),
+              grounding_image=torch.zeros(3, 4, 4))
+    data = earthmind_collate_fn([_sample(2, (1, 1, 1), 1), seg, vp])['data']
+    assert data['gt_masks'][0] is None and data['gt_masks'][1].shape == (2, 5, 6) and data['gt_masks'][2] is None
+    assert data['grounding_images'][0] is None and data['grounding_images'][2].shape == (3, 4, 4)
+    assert data['region_masks'][:2] == [None, None] and data['region_masks'][2].shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize('key', ['gt_masks', 'region_masks'])
+def test_masks_must_match_the_grounding_image_size(key):
+    bad = dict(_sample(3, (1, 1, 1), 7), grounding_image=torch.zeros(3, 5, 6), meta={'id': 'rs_7'})
+    bad[key] = torch.ones(1, 6, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match=rf"Sample 1 \('rs_7'\): {key} \(1, 6, 5\) and grounding_image \(3, 5, 6\)"):
+        earthmind_collate_fn([_sample(2, (1, 1, 1), 1), bad])

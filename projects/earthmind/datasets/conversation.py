@@ -42,7 +42,7 @@ def image_token_ids(tokenizer, num_image_tokens):
     return [start] + [context] * num_image_tokens + [end]
 
 
-def _check_turns(conversations, num_image_tokens, name):
+def check_turns(conversations, num_image_tokens, name):
     """Validate roles, order and the image placeholder; return the human turn texts and answers."""
     if not isinstance(conversations, list) or not conversations:
         raise ConversationFormatError(f'{name}: "conversations" must be a non-empty list of turns')
@@ -102,7 +102,7 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
     """
     template = get_template(template)
     name = f'record {record_id!r}' if record_id is not None else 'conversation'
-    questions, answers = _check_turns(conversations, num_image_tokens, name)
+    questions, answers = check_turns(conversations, num_image_tokens, name)
     if system is None:
         system = template.default_system
 

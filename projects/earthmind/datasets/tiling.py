@@ -110,3 +110,9 @@ def dynamic_tile(image, tile_size, min_tiles, max_tiles, use_thumbnail):
     if use_thumbnail and len(tiles) > 1:
         tiles.append(_resize(image, tile_size, tile_size))
     return torch.stack(tiles)
+
+
+def tile_grid(height, width, tile_size, min_tiles, max_tiles, use_thumbnail):
+    """``(rows, cols, has_thumbnail)`` of the tiles :func:`dynamic_tile` cuts from a ``height x width`` image."""
+    cols, rows = choose_grid(height, width, tile_size, min_tiles, max_tiles)
+    return rows, cols, bool(use_thumbnail and rows * cols > 1)

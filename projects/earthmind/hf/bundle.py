@@ -15,6 +15,10 @@ BUNDLED_MODULES = (
     'models/intern_vit.py',
     'models/projector.py',
     'models/band_fusion.py',
+    'models/sam2_grounding_head.py',
+    'models/seg_token_path.py',
+    'models/visual_token_regions.py',
+    'datasets/grounding_composite.py',
     'utils/visual_tokens.py',
     'utils/special_tokens.py',
     'datasets/tiling.py',
@@ -31,9 +35,9 @@ ENTRY_MODULE = 'modeling_earthmind.py'
 
 _REGISTRY_IMPORT = re.compile(r'^from projects\.earthmind\.registry import [^\n]*\n', re.M)
 _REGISTER_DECORATOR = re.compile(r'^@[A-Z]+\.register_module\(\)\n', re.M)
-_ABSOLUTE_IMPORT = re.compile(r'^from projects\.earthmind\.(?:[a-z_]+\.)*([a-z_]+) import ', re.M)
-_RELATIVE_IMPORT = re.compile(r'^from \.+(?:[a-z_]+\.)*([a-z_]+) import ', re.M)
-_ANY_RELATIVE = re.compile(r'^from \.([a-z_]+) import ', re.M)
+_ABSOLUTE_IMPORT = re.compile(r'^from projects\.earthmind\.(?:[a-z0-9_]+\.)*([a-z0-9_]+) import ', re.M)
+_RELATIVE_IMPORT = re.compile(r'^from \.+(?:[a-z0-9_]+\.)*([a-z0-9_]+) import ', re.M)
+_ANY_RELATIVE = re.compile(r'^from \.([a-z0-9_]+) import ', re.M)
 
 
 class BundleError(RuntimeError):

@@ -15,12 +15,14 @@ class EarthMindConfig(PretrainedConfig):
         preprocessing (dict): How raw images become tiles and prompts (tiling numbers, chat template,
             normalisation, sensors, band groups, tokens per tile); also written as ``preprocessor_config.json``.
         generation (dict): Defaults of ``predict_forward``: ``max_new_tokens`` and ``stop_words``.
+        grounding_config (dict | None): ``SAM2GroundingHead`` fields (``config_name``, ``hydra_overrides``) of
+            the ``[SEG]`` mask head; None for a model without one.
     """
 
     model_type = 'earthmind'
 
     def __init__(self, vision_config=None, llm_config=None, fusion_config=None, downsample_ratio=0.5, select_layer=-1,
-                 preprocessing=None, generation=None, **kwargs):
+                 preprocessing=None, generation=None, grounding_config=None, **kwargs):
         self.vision_config = dict(vision_config or {})
         self.llm_config = dict(llm_config or {})
         self.fusion_config = dict(fusion_config or {})
@@ -28,5 +30,6 @@ class EarthMindConfig(PretrainedConfig):
         self.select_layer = select_layer
         self.preprocessing = dict(preprocessing or {})
         self.generation = dict(generation or {})
+        self.grounding_config = dict(grounding_config) if grounding_config else None
         kwargs.setdefault('tie_word_embeddings', bool(self.llm_config.get('tie_word_embeddings', False)))
         super().__init__(**kwargs)

@@ -16,9 +16,9 @@ from projects.earthmind.datasets.sensors import SENSORS, get_sensor
 from projects.earthmind.datasets.templates import get_template
 from projects.earthmind.datasets.transforms.normalize_bands import load_band_stats
 from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint
-from projects.earthmind.models.earthmind_model import build_from_cfg
 from projects.earthmind.models.intern_vit import InternViT
 from projects.earthmind.models.internvl_checkpoint import CONFIG_FILE, read_json
+from projects.earthmind.registry import MODELS
 from projects.earthmind.utils.special_tokens import image_context_token_id
 
 from .bundle import write_modeling_bundle
@@ -81,6 +81,13 @@ def preprocessing_from_config(cfg, model):
     sensor_bands, band_stats, band_groups = _sensor_entries(loader.get('bands') or {}, stats_file,
                                                             grouper.get('groups') or {})
     fusion = model.band_fusion
+    grounding = None
+    if model.grounding_head is not None:
+        if 'MakeGroundingImage' not in steps:
+            raise ValueError('The model has a grounding head but the pipeline has no MakeGroundingImage step: the '
+                             'picture SAM2 sees cannot be exported')
+        grounding = {k: list(v) if isinstance(v, tuple) else v for k, v in steps['MakeGroundingImage'].items()
+                     if k != 'type'}
     return dict(
         pipeline='multisensor' if 'LoadMultiSensorImages' in steps else 'rgb',
         tile_size=int(tiling['tile_size']), min_tiles=int(tiling['min_tiles']), max_tiles=int(tiling['max_tiles']),
@@ -90,7 +97,7 @@ def preprocessing_from_config(cfg, model):
         group_fusion=fusion.group_fusion, date_fusion=fusion.date_fusion, band_group_vocab=fusion.band_group_vocab,
         rgb_mean=list(normalize.get('mean', IMAGENET_MEAN)), rgb_std=list(normalize.get('std', IMAGENET_STD)),
         sensor_bands=sensor_bands, band_stats=band_stats, band_groups=band_groups,
-        img_context_token_id=image_context_token_id(model.tokenizer))
+        img_context_token_id=image_context_token_id(model.tokenizer), grounding=grounding)
 
 
 def merge_lora(model):
@@ -104,7 +111,7 @@ def merge_lora(model):
 
 def build_model(cfg):
     """Build the training model of an mmengine config (``cfg.model``)."""
-    model = build_from_cfg(cfg.model)
+    model = MODELS.build(cfg.model)
     model.eval()
     return model
 
@@ -143,9 +150,15 @@ def hf_config(model, model_cfg, preprocessing):
     stop_words = (model.tokenizer.convert_ids_to_tokens(stop_ids) if stop_ids else
                   [w for w in preprocessing['template']['stop_words'] if w in model.tokenizer.get_vocab()])
     generation = dict(max_new_tokens=model.generation_cfg.get('max_new_tokens', 64), stop_words=stop_words)
+    head = model_cfg.get('grounding_head')
+    grounding_config = None
+    if head is not None:
+        grounding_config = dict(config_name=head['config_name'],
+                                hydra_overrides=list(head.get('hydra_overrides') or []))
     return EarthMindConfig(vision_config=vision_config, llm_config=llm_config, fusion_config=fusion_config,
                            downsample_ratio=model.downsample_ratio, select_layer=model.select_layer,
-                           preprocessing=preprocessing, generation=generation, auto_map=dict(_AUTO_MAP),
+                           preprocessing=preprocessing, generation=generation, grounding_config=grounding_config,
+                           auto_map=dict(_AUTO_MAP),
                            architectures=['EarthMindForConditionalGeneration'])
 
 

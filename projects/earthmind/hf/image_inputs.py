@@ -14,6 +14,8 @@ import os
 import numpy as np
 import torch
 
+from projects.earthmind.datasets.grounding_composite import (optical_composite, rgb_composite, sar_composite,
+                                                               sensor_gain)
 from projects.earthmind.datasets.sensors import get_sensor, sentinel2_baseline_offset
 from projects.earthmind.datasets.tiling import dynamic_tile
 
@@ -61,8 +63,8 @@ def read_image(image, window=None):
     raise TypeError(f'image must be a path, a numpy array or a PIL image, got {type(image).__name__}')
 
 
-def rgb_pixels(item, mean, std):
-    """A 3-band normalised image from an RGB product (the ``LoadRasterImage`` + ``NormalizeImage`` rules)."""
+def rgb_unit_pixels(item):
+    """A 3-band 0-1 image from an RGB product (the ``LoadRasterImage`` rules)."""
     pixels = item.pixels.copy()
     if pixels.shape[0] not in (1, 3):
         raise ValueError(f'{item.name}: without a sensor the image must be a 1- or 3-band RGB product, got '
@@ -74,24 +76,31 @@ def rgb_pixels(item, mean, std):
                          f'{item.dtype} needs a sensor name for its scaling')
     if pixels.shape[0] == 1:
         pixels = np.repeat(pixels, 3, axis=0)
+    return pixels
+
+
+def rgb_pixels(pixels, mean, std):
+    """Normalise 0-1 RGB pixels with the mean and std (the ``NormalizeImage`` rule)."""
     mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     return (pixels - mean[:, None, None]) / std[:, None, None]
 
 
-def sensor_channels(item, sensor_name, bands, band_stats, date=None, processing_baseline=None, sar_units='power'):
-    """Scale and normalise a sensor image; returns ``{band name: normalised plane}``.
+def physical_channels(item, sensor_name, bands, date=None, processing_baseline=None, sar_units='power'):
+    """Scale a sensor image to physical units (the ``ScaleBands`` rules).
 
     Args:
         item (ImageInput): The image; its bands are ``bands`` or else the sensor's canonical band list.
         sensor_name (str): Registry name of the sensor.
         bands (Sequence[str] | None): Band names of the image's channels, in order.
-        band_stats (dict): ``{band: {'mean', 'std'}}`` of this sensor (the exported statistics).
         date (str | None): ISO acquisition date (Sentinel-2 scaling needs it or ``processing_baseline``).
         processing_baseline (str | None): Sentinel-2 processing baseline.
         sar_units (str): ``'power'``, ``'amplitude'`` or ``'db'`` for SAR.
 
+    Returns:
+        dict: ``{band name: (values, valid)}`` with reflectance / dB values (0 where invalid).
+
     Raises:
-        ValueError: When the band count does not fit the sensor, or a band has no statistics.
+        ValueError: When the band count does not fit the sensor.
     """
     sensor = get_sensor(sensor_name)
     count = item.pixels.shape[0]
@@ -107,7 +116,7 @@ def sensor_channels(item, sensor_name, bands, band_stats, date=None, processing_
         raise ValueError(f'{item.name} has {count} band(s) but bands lists {len(bands)}: {list(bands)}')
     names = [sensor.band(b).name for b in bands]
     nodata = item.nodata if item.nodata is not None else sensor.nodata
-    planes = {}
+    channels = {}
     for name, values in zip(names, item.pixels):
         band = sensor.band(name)
         valid = np.isfinite(values) if nodata is None else (values != nodata) & np.isfinite(values)
@@ -119,12 +128,53 @@ def sensor_channels(item, sensor_name, bands, band_stats, date=None, processing_
         elif not band.categorical:
             extra = sentinel2_baseline_offset(date, processing_baseline) if sensor.scaling == 'sentinel2' else 0.0
             values = np.where(valid, (values + extra) * band.scale + band.offset, 0.0)
+        channels[name] = (values.astype(np.float32), valid)
+    return channels
+
+
+def normalized_channels(channels, sensor_name, band_stats):
+    """``{band: normalised plane}`` of :func:`physical_channels` output with the exported statistics (nodata -> 0).
+
+    Raises:
+        ValueError: When a band has no statistics.
+    """
+    planes = {}
+    for name, (values, valid) in channels.items():
         stats = band_stats.get(name)
         if stats is None:
-            raise ValueError(f'no normalisation statistics for band {name} of {sensor.name} in the exported '
+            raise ValueError(f'no normalisation statistics for band {name} of {sensor_name} in the exported '
                              'preprocessing config')
         planes[name] = np.where(valid, (values - stats['mean']) / stats['std'], 0.0).astype(np.float32)
     return planes
+
+
+def grounding_picture(member, settings):
+    """The 0-1 RGB picture SAM2 sees for one loaded member (as ``MakeGroundingImage``).
+
+    Args:
+        member (dict): ``sensor`` (None for an RGB product) and ``rgb`` (0-1 pixels) or ``channels``
+            (:func:`physical_channels` output).
+        settings (dict): The exported ``MakeGroundingImage`` arguments (``composite``, ``stretch``, ``gain``,
+            ``percentiles``, ``sar_bands``).
+    """
+    if member['sensor'] is None:
+        return rgb_composite(member['rgb'])
+    sensor = get_sensor(member['sensor'])
+    if sensor.modality == 'sar':
+        bands = settings.get('sar_bands', ('VV', 'VH'))
+    else:
+        bands = (settings.get('composite') or {}).get(sensor.name, ('red', 'green', 'blue'))
+    names = [sensor.band(band).name for band in bands]
+    absent = [name for name in names if name not in member['channels']]
+    if absent:
+        raise ValueError(f'the grounding image of {sensor.name} needs bands {absent}, which the image does not have')
+    planes = np.stack([member['channels'][name][0] for name in names])
+    valid = np.stack([member['channels'][name][1] for name in names])
+    if sensor.modality == 'sar':
+        return sar_composite(planes, valid)
+    gain = sensor_gain(settings.get('gain'), sensor.name)
+    return optical_composite(planes, valid, settings.get('stretch', 'gain'), gain,
+                             tuple(settings.get('percentiles', (2.0, 98.0))))
 
 
 def group_planes(planes, sensor_name, groups, name='image'):

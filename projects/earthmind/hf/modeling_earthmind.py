@@ -10,20 +10,25 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from projects.earthmind.datasets.grounding_composite import rgb_composite  # noqa: F401
 from projects.earthmind.datasets.sensors import get_sensor
 # transformers copies only the modules that the modeling file imports itself into its remote-code cache, so every
 # bundled module is imported here directly (bundle.py checks this).
 from projects.earthmind.datasets.templates import ChatTemplate  # noqa: F401
-from projects.earthmind.datasets.tiling import dynamic_tile  # noqa: F401
+from projects.earthmind.datasets.tiling import tile_grid
 from projects.earthmind.evaluation.box_codec import BoxFormatError, grid_to_pixels, parse_grounded_text
 from projects.earthmind.hf.configuration_earthmind import EarthMindConfig
-from projects.earthmind.hf.image_inputs import (date_offsets, group_planes, read_image, rgb_pixels, sensor_channels,
+from projects.earthmind.hf.image_inputs import (date_offsets, grounding_picture, group_planes, normalized_channels,
+                                                physical_channels, read_image, rgb_pixels, rgb_unit_pixels,
                                                 tile_stack)
 from projects.earthmind.hf.prompt_encoding import encode_prompt, image_prompt_prefix, template_from_fields
 from projects.earthmind.models.band_fusion import BandFusion
 from projects.earthmind.models.intern_vit import InternViT
 from projects.earthmind.models.projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
-from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN
+from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
+from projects.earthmind.models.seg_token_path import run_grounding_head, token_positions
+from projects.earthmind.models.visual_token_regions import visual_token_coverage  # noqa: F401
+from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN, SEG_TOKEN
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 # Saved-config bookkeeping that must not be passed back when the LLM config is rebuilt.
@@ -52,6 +57,11 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
                                         config.downsample_ratio)
         self.tokens_per_tile = tokens_per_tile(self.vision_model.image_size, self.vision_model.patch_size,
                                                config.downsample_ratio)
+        self.grounding_head = None
+        if config.grounding_config:
+            # The SAM2 weights come with the checkpoint; the sam2 package builds the modules from its own config.
+            self.grounding_head = SAM2GroundingHead(llm_hidden_size=llm_config.hidden_size, checkpoint=None,
+                                                    **config.grounding_config)
         self._tied_weights_keys = ['language_model.' + k for k in (self.language_model._tied_weights_keys or [])]
         self._tokenizer = None
         self.post_init()
@@ -188,23 +198,28 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
         """
         prep = self.config.preprocessing
         vocab = list(self.band_fusion.band_group_vocab)
-        dates, stacks, group_names, sensors, first = [], [], None, [], None
+        dates, stacks, group_names, sensors, first, loaded = [], [], None, [], None, []
         for members in self._member_specs(image, sensor, bands, date, extra):
             names, planes_per_member = [], []
+            loaded.append([])
             for member in members:
                 item = read_image(member['image'], window)
                 first = first or item
                 if member.get('sensor') is None:
                     names.append('rgb')
-                    planes_per_member.append(rgb_pixels(item, prep['rgb_mean'], prep['rgb_std'])[None])
+                    unit = rgb_unit_pixels(item)
+                    loaded[-1].append(dict(sensor=None, rgb=unit))
+                    planes_per_member.append(rgb_pixels(unit, prep['rgb_mean'], prep['rgb_std'])[None])
                     continue
                 sensor_name = get_sensor(member['sensor']).name
                 stats = prep.get('band_stats', {}).get(sensor_name)
                 if stats is None:
                     raise ValueError(f'sensor {sensor_name} has no statistics in the exported preprocessing config '
                                      f'(known: {", ".join(prep.get("band_stats", {}))})')
-                planes = sensor_channels(item, sensor_name, member.get('bands'), stats, member.get('date'),
-                                         member.get('processing_baseline'), member.get('sar_units', 'power'))
+                channels = physical_channels(item, sensor_name, member.get('bands'), member.get('date'),
+                                             member.get('processing_baseline'), member.get('sar_units', 'power'))
+                loaded[-1].append(dict(sensor=sensor_name, channels=channels))
+                planes = normalized_channels(channels, sensor_name, stats)
                 groups = prep.get('band_groups', {}).get(sensor_name) or get_sensor(sensor_name).default_groups
                 member_names, stack = group_planes(planes, sensor_name, groups, item.name)
                 names += member_names
@@ -225,11 +240,27 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
         if unknown:
             raise ValueError(f'band groups {unknown} are not in the model\'s band_group_vocab {vocab}')
         pixel_values, layout = tile_stack(np.stack(stacks), prep)
-        return dict(pixel_values=pixel_values, image_layout=torch.tensor([layout]),
-                    group_ids=[torch.tensor([vocab.index(n) for n in group_names])],
-                    date_offsets=[torch.tensor(date_offsets(dates), dtype=torch.float32)],
-                    sensors=list(dict.fromkeys(sensors)), crs=first.crs, transform=first.transform,
-                    size=tuple(stacks[0].shape[-2:]))
+        prepared = dict(pixel_values=pixel_values, image_layout=torch.tensor([layout]),
+                        group_ids=[torch.tensor([vocab.index(n) for n in group_names])],
+                        date_offsets=[torch.tensor(date_offsets(dates), dtype=torch.float32)],
+                        sensors=list(dict.fromkeys(sensors)), crs=first.crs, transform=first.transform,
+                        size=tuple(stacks[0].shape[-2:]),
+                        tile_grid=tile_grid(*stacks[0].shape[-2:], prep['tile_size'], prep['min_tiles'],
+                                            prep['max_tiles'], prep['use_thumbnail']))
+        if self.grounding_head is not None:
+            prepared['grounding_image'] = torch.from_numpy(self._grounding_member(loaded, prep['grounding']))
+        return prepared
+
+    @staticmethod
+    def _grounding_member(loaded, settings):
+        """The picture SAM2 sees: the configured date's member of the configured modality (``MakeGroundingImage``)."""
+        members = loaded[settings.get('date', -1)]
+        if len(members) > 1:
+            source = settings.get('source', 'optical')
+            members = [m for m in members if m['sensor'] is not None and get_sensor(m['sensor']).modality == source]
+            if not members:
+                raise ValueError(f'the grounding image comes from the {source} member, which this input lacks')
+        return grounding_picture(members[0], settings)
 
     def stop_token_ids(self, tokenizer=None):
         """Ids that end generation: ``config.generation['stop_words']`` (single tokens), else eos.
@@ -245,6 +276,27 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
                 raise ValueError(f'Stop word {word!r} is not a single token of the tokenizer ({encoded})')
             ids.append(encoded[0])
         return ids or [tokenizer.eos_token_id]
+
+    @torch.no_grad()
+    def answer_masks(self, prompt_ids, answer_ids, visual):
+        """One bool ``[H, W]`` mask per ``[SEG]`` of ``answer_ids`` (a ``[SEG]`` in the prompt asks for none).
+
+        Args:
+            prompt_ids (list[int]): The prompt.
+            answer_ids (list[int]): The answer (stop id excluded).
+            visual (dict): :meth:`prepare_image` output (with ``grounding_image``).
+        """
+        seg_id = self.tokenizer.get_vocab().get(SEG_TOKEN)
+        if seg_id is None or seg_id not in answer_ids:
+            return []
+        ids = torch.tensor([list(prompt_ids) + list(answer_ids)], dtype=torch.long, device=self.device)
+        embeds = self.embed_inputs(ids, visual['pixel_values'].to(self.device), visual['image_layout'],
+                                   visual['group_ids'], visual['date_offsets'])
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=torch.ones_like(ids), use_cache=False,
+                                     output_hidden_states=True).hidden_states[-1]
+        positions = [p[p >= len(prompt_ids)] for p in token_positions(ids, seg_id)]
+        logits = run_grounding_head(self.grounding_head, hidden, positions, [visual['grounding_image']], ['input'])
+        return list((logits[0] > 0).cpu().numpy())
 
     @torch.no_grad()
     def generate_answer_ids(self, input_ids, pixel_values=None, image_layout=None, group_ids=None,
@@ -288,7 +340,8 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
 
         Returns:
             dict: ``text`` (the answer), ``boxes`` (list of ``{'phrase', 'box', 'box_pixels'}``; ``box`` on the
-            0-1000 grid), ``masks`` (``[]``: no mask decoder yet), ``prediction_ids``, ``crs``, ``transform`` and
+            0-1000 grid), ``masks`` (one bool ``[H, W]`` numpy mask per ``[SEG]`` of the answer, in order, at the
+            image's size; ``[]`` without a grounding head or image), ``prediction_ids``, ``crs``, ``transform`` and
             ``size`` of the image.
         """
         if tokenizer is not None:
@@ -312,6 +365,9 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
                                                                  'date_offsets')}
         new_ids = self.generate_answer_ids(input_ids, max_new_tokens=max_new_tokens, **args)
         answer = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        masks = []
+        if self.grounding_head is not None and visual is not None:
+            masks = self.answer_masks(ids, new_ids, visual)
         size = visual['size'] if visual is not None else None
         boxes = []
         try:
@@ -321,6 +377,6 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
                     boxes.append(dict(phrase=group.phrase, box=list(box), box_pixels=pixels and list(pixels)))
         except BoxFormatError:
             boxes = []  # the answer's box text is malformed: no boxes are reported for it
-        return dict(text=answer, boxes=boxes, masks=[], prediction_ids=new_ids,
+        return dict(text=answer, boxes=boxes, masks=masks, prediction_ids=new_ids,
                     crs=visual['crs'] if visual else None, transform=visual['transform'] if visual else None,
                     size=size)

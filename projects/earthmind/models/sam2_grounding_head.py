@@ -122,6 +122,7 @@ class SAM2GroundingHead(nn.Module):
         if images.dim() != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (self.image_size,) * 2:
             raise ValueError(f'encode_images expects [B, 3, {self.image_size}, {self.image_size}], '
                              f'got {tuple(images.shape)}')
+        images = images.to(self.text_to_prompt[0].weight.dtype)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
             backbone_out = self.sam2.image_encoder(images)
         fpn = backbone_out['backbone_fpn'][-self.sam2.num_feature_levels:]

@@ -4,14 +4,9 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
+from ..grounding_composite import STRETCHES, optical_composite, rgb_composite, sar_composite, sensor_gain
 from ..sensors import get_sensor
 
-# Fixed display ranges (dB) of the SAR composite, mapped linearly to 0-1 and clipped:
-# co-polarised backscatter (VV/HH), cross-polarised (VH/HV) and their ratio (co - cross).
-SAR_DB_RANGES = dict(co=(-25.0, 0.0), cross=(-32.0, -5.0), ratio=(0.0, 15.0))
-# Reflectance gain of the optical composite: reflectance 1/3 and above shows as white.
-DEFAULT_GAIN = 3.0
-STRETCHES = ('gain', 'percentile')
 PAIR_SOURCES = ('optical', 'sar')
 
 
@@ -30,11 +25,12 @@ class MakeGroundingImage(BaseTransform):
       - optical sensors: the ``composite`` bands of the sensor (default
         ``('red', 'green', 'blue')`` by STAC common name, e.g. Sentinel-2 ``B04, B03,
         B02``), reflectance mapped by ``stretch``: ``'gain'`` = ``reflectance * gain``
-        clipped to 0-1 (``gain`` 3.0 by default: reflectance 0.33 is white) or
+        clipped to 0-1 (default gain 3.0: reflectance 0.33 is white; 1.0 for the 8-bit
+        products ``aerial_rgb`` and ``rgbi``, already 0-1 after ``ScaleBands``) or
         ``'percentile'`` = per-band linear stretch between the ``percentiles``
         (default 2 and 98) of the valid pixels of the sample;
       - SAR sensors: ``(co, cross, co - cross)`` of ``sar_bands`` (default VV, VH) in dB,
-        mapped linearly from the fixed ranges :data:`SAR_DB_RANGES` (VV -25..0 dB,
+        mapped linearly from the fixed ranges ``grounding_composite.SAR_DB_RANGES`` (VV -25..0 dB,
         VH -32..-5 dB, VV-VH 0..15 dB) and clipped;
       - ``pair`` records: the member of modality ``source`` (``'optical'`` or ``'sar'``).
 
@@ -44,15 +40,15 @@ class MakeGroundingImage(BaseTransform):
     Args:
         composite (dict[str, Sequence[str]] | None): Three bands per optical sensor name.
         stretch (str): ``'gain'`` or ``'percentile'``.
-        gain (float | dict[str, float]): Reflectance gain, or per sensor name (sensors
-            not listed use :data:`DEFAULT_GAIN`).
+        gain (float | dict[str, float] | None): Reflectance gain for every sensor, or per
+            sensor name; None and sensors not listed use the defaults above.
         percentiles (tuple[float, float]): Low and high percentile of ``'percentile'``.
         sar_bands (tuple[str, str]): Co- and cross-polarised band names.
         source (str): Pair member used: ``'optical'`` or ``'sar'``.
         date (int): Index of the date used for time series.
     """
 
-    def __init__(self, composite=None, stretch='gain', gain=DEFAULT_GAIN, percentiles=(2.0, 98.0),
+    def __init__(self, composite=None, stretch='gain', gain=None, percentiles=(2.0, 98.0),
                  sar_bands=('VV', 'VH'), source='optical', date=-1):
         if stretch not in STRETCHES:
             raise ValueError(f'stretch must be one of {STRETCHES}, got {stretch!r}')
@@ -68,26 +64,7 @@ class MakeGroundingImage(BaseTransform):
         self.sar_bands, self.source, self.date = tuple(sar_bands), source, date
 
     def _gain(self, sensor):
-        return self.gain.get(sensor, DEFAULT_GAIN) if isinstance(self.gain, dict) else self.gain
-
-    def _optical(self, planes, valid, sensor):
-        if self.stretch == 'gain':
-            return np.clip(planes * self._gain(sensor), 0.0, 1.0)
-        out = np.zeros_like(planes)
-        for i, (plane, ok) in enumerate(zip(planes, valid)):
-            if ok.any():
-                low, high = np.percentile(plane[ok], self.percentiles)
-                if high > low:
-                    out[i] = np.clip((plane - low) / (high - low), 0.0, 1.0)
-        return out
-
-    @staticmethod
-    def _sar(planes):
-        co, cross = planes
-        scaled = [(values - low) / (high - low)
-                  for values, (low, high) in zip((co, cross, co - cross),
-                                                  (SAR_DB_RANGES['co'], SAR_DB_RANGES['cross'], SAR_DB_RANGES['ratio']))]
-        return np.clip(np.stack(scaled), 0.0, 1.0)
+        return sensor_gain(self.gain, sensor)
 
     def _multi_sensor(self, results):
         name = f'record {results.get("record_id")!r}'
@@ -120,8 +97,9 @@ class MakeGroundingImage(BaseTransform):
             picks.append(index[(sensor, canonical)])
         planes = results['img'][self.date, picks].astype(np.float32)
         valid = results['valid'][self.date, picks]
-        picture = self._sar(planes) if modality == 'sar' else self._optical(planes, valid, sensor)
-        return np.where(valid.all(axis=0), picture, 0.0).astype(np.float32)
+        if modality == 'sar':
+            return sar_composite(planes, valid)
+        return optical_composite(planes, valid, self.stretch, self._gain(sensor), self.percentiles)
 
     def transform(self, results):
         """Make the grounding image (None for a text-only record)."""
@@ -134,10 +112,10 @@ class MakeGroundingImage(BaseTransform):
         elif results.get('channels'):
             results['grounding_image'] = self._multi_sensor(results)
         else:
-            if img.ndim != 3 or img.shape[0] != 3:
-                raise ValueError(f'record {results.get("record_id")!r}: expected an RGB image [3, H, W], '
-                                 f'got {tuple(img.shape)}')
-            results['grounding_image'] = np.clip(img, 0.0, 1.0).astype(np.float32)
+            try:
+                results['grounding_image'] = rgb_composite(img)
+            except ValueError as err:
+                raise ValueError(f'record {results.get("record_id")!r}: {err}') from err
         return results
 
     def __repr__(self):

@@ -12,8 +12,9 @@ class RandomCrop(BaseTransform):
     """Cut one random ``height x width`` window out of the sample.
 
     The same window is taken from every band, date, group, the validity mask,
-    ``gt_mask``, ``region_mask`` and ``grounding_image`` (a mask may end up empty); boxes are shifted and clipped to the crop (boxes left empty are
-    removed, and the count removed is stored in ``results['boxes_cropped_out']``).
+    ``gt_mask``, ``region_mask`` and ``grounding_image`` (a mask may end up empty);
+    boxes are shifted and clipped to the crop (boxes left empty are removed, and the
+    count removed is stored in ``results['boxes_cropped_out']``).
     ``img_meta['transform']`` becomes the crop's window transform. Images smaller than
     the crop are an error (no silent padding).
 

@@ -12,9 +12,10 @@ class RandomFlip(BaseTransform):
     """Flip the sample horizontally and/or vertically, each with probability ``prob``.
 
     One draw per direction and sample: all bands, dates, groups, the validity mask,
-    ``gt_mask``, ``region_mask``, ``grounding_image`` and ``gt_boxes`` flip together. ``img_meta['transform']`` becomes the
-    affine of the flipped array (negative pixel size on the flipped axis), so pixel
-    (row, col) of the output still maps to its ground position.
+    ``gt_mask``, ``region_mask``, ``grounding_image`` and ``gt_boxes`` flip together.
+    ``img_meta['transform']`` becomes the affine of the flipped array (negative pixel
+    size on the flipped axis), so pixel (row, col) of the output still maps to its
+    ground position.
 
     Args:
         prob (float): Probability of each flip.

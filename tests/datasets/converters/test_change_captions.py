@@ -1,0 +1,36 @@
+"""LEVIR-CC-style change captions -> two-date records; dates are never invented."""
+from projects.earthmind.datasets.converters.change_captions import NO_DATES, convert_change_captions
+
+from .helpers import answer, load_dataset, rgb, write_json, write_raster
+
+
+def test_change_captions_round_trip(tmp_path, tokenizer_cfg):
+    for name, seed in (('test_000001.png', 1), ('test_000002.png', 2)):
+        write_raster(tmp_path / 'images' / 'test' / 'A' / name, rgb(40, 40, seed))
+        write_raster(tmp_path / 'images' / 'test' / 'B' / name, rgb(40, 40, seed + 10))
+    source = dict(images=[
+        dict(filepath='test', filename='test_000001.png', split='test', changeflag=1,
+             sentences=[dict(raw=' many houses are built along the road '), dict(raw=' a road appears ')]),
+        dict(filepath='test', filename='test_000002.png', split='test', changeflag=0,
+             sentences=[dict(raw=' the scene is the same as before ')]),
+        dict(filepath='test', filename='test_000003.png', split='test', changeflag=0, sentences=[dict(raw='x')]),
+    ])
+    write_json(tmp_path / 'LevirCCcaptions.json', source)
+    dates = {'test_000001.png': ['2008-03-01', '2016-05-02'], 'test_000003.png': ['2010-01-01', '2009-01-01']}
+
+    records, report = convert_change_captions(str(tmp_path / 'LevirCCcaptions.json'), str(tmp_path), 'images',
+                                              dates=dates)
+    assert [r['id'] for r in records] == ['change_test_000001']
+    assert report.as_dict()['reasons'] == {NO_DATES: 1, 'malformed source item': 1}
+    record = records[0]
+    assert record['images'] == [dict(date='2008-03-01', image='images/test/A/test_000001.png'),
+                                dict(date='2016-05-02', image='images/test/B/test_000001.png')]
+    assert answer(record) == 'many houses are built along the road'
+    assert record['eval']['captions'] == ['many houses are built along the road', 'a road appears']
+
+    records, report = convert_change_captions(str(tmp_path / 'LevirCCcaptions.json'), str(tmp_path), 'images',
+                                              dates=dates, default_dates=('2012-01-01', '2016-01-01'))
+    assert len(records) == 2 and records[1]['images'][0]['date'] == '2012-01-01'
+    _, samples = load_dataset(records, tmp_path, tokenizer_cfg, multi_sensor=True)
+    assert samples[0]['image_layout'].tolist()[:2] == [2, 1]
+    assert samples[0]['date_offsets'].tolist() == [0.0, 2984.0]

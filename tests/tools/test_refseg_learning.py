@@ -1,0 +1,109 @@
+"""Learning check of the [SEG] -> SAM2 path: "segment the red square" on the generated sample data (CPU).
+
+The tiny EarthMind + tiny SAM2 is trained from random weights with ``tools/dist.sh train``. On its training images the
+mask of every ``[SEG]`` (computed from the ``[SEG]`` hidden state of the reference answer, as at inference after the
+answer is generated) must reach mean IoU >= 0.7 with its square, and line up with the image pixels (centroids within
+a pixel or two). Answers asking for two squares ("red: [SEG], blue: [SEG].") are the control that the phrase, not the
+image alone, decides the mask: each mask must match its own square and not the other one; then the model answers by
+itself (greedy) and its generated [SEG] count and masks are checked too.
+"""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DATASETS, MODELS
+from mmengine.runner import load_checkpoint
+
+from projects.earthmind.datasets.collate import earthmind_collate_fn
+from projects.earthmind.engine.stack_compat import apply_stack_patches
+from tests.tools.train_runs import REPO_ROOT, check_ok, generate_sample, last_checkpoint, make_workspace, run_train
+
+pytestmark = pytest.mark.slow
+
+CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_60e_sample_refseg.py')
+
+
+def _iou(a, b):
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _centroid(mask):
+    rows, cols = np.nonzero(mask)
+    return np.array([rows.mean(), cols.mean()]) if len(rows) else None
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    sample = generate_sample(str(tmp_path_factory.mktemp('sample')))
+    workspace = make_workspace(str(tmp_path_factory.mktemp('workspace')), sample)
+    check_ok(run_train(workspace, config=CONFIG, extra_args=('--work-dir', 'work_dirs/refseg')))
+    apply_stack_patches()
+    cwd = os.getcwd()
+    os.chdir(workspace)
+    try:
+        cfg = Config.fromfile(CONFIG)
+        model = MODELS.build(cfg.model)
+        load_checkpoint(model, last_checkpoint(osp.join(workspace, 'work_dirs', 'refseg')), map_location='cpu',
+                        strict=True)
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        samples = [dataset[i] for i in range(len(dataset))]
+    finally:
+        os.chdir(cwd)
+    return model.eval(), samples
+
+
+def _masks_for_reference_answers(model, samples):
+    """Per sample: (predicted masks, target masks), the [SEG] states taken from the reference answer."""
+    results = []
+    for start in range(0, len(samples), 8):
+        batch = earthmind_collate_fn(samples[start:start + 8])['data']
+        prompts, answers = [], []
+        for ids, labels, keep in zip(batch['input_ids'], batch['labels'], batch['attention_mask']):
+            first = int((labels != -100).nonzero()[0])
+            prompts.append(ids[:first])
+            answers.append(ids[first:int(keep.sum())])
+        visual = {k: batch[k] for k in ('pixel_values', 'image_layout', 'group_ids', 'date_offsets', 'meta')}
+        masks = model.predict_masks(prompts, answers, batch['grounding_images'], **visual)
+        results += [(pred, gt.numpy()) for pred, gt in zip(masks, batch['gt_masks'])]
+    return results
+
+
+def test_masks_reach_iou_07_line_up_with_the_pixels_and_follow_their_phrases(trained):
+    model, samples = trained
+    pairs = _masks_for_reference_answers(model, samples)
+    ious, offsets, own, other = [], [], [], []
+    for predicted, targets in pairs:
+        assert len(predicted) == len(targets)  # one mask per [SEG]
+        for k, (mask, target) in enumerate(zip(predicted, targets)):
+            assert mask.shape == target.shape
+            ious.append(_iou(mask, target))
+            if mask.any():
+                offsets.append(np.abs(_centroid(mask) - _centroid(target)).max())
+            if len(targets) > 1:
+                own.append(ious[-1])
+                other.append(max(_iou(mask, t) for j, t in enumerate(targets) if j != k))
+    mean_iou = float(np.mean(ious))
+    print(f'mean IoU {mean_iou:.3f} over {len(ious)} masks; centroid offset median {np.median(offsets):.2f} px; '
+          f'two-square answers: own IoU {np.mean(own):.3f}, other square {np.mean(other):.3f}')
+    assert mean_iou >= 0.7
+    assert np.median(offsets) <= 1.5
+    assert own and np.mean(own) >= 0.7 and np.mean(other) <= 0.1
+
+
+def test_generated_answers_give_one_mask_per_generated_seg(trained):
+    model, samples = trained
+    batch = earthmind_collate_fn(samples[:8])['data']
+    with torch.no_grad():
+        results = model(data=batch, mode='predict')
+    seg = '[SEG]'
+    right = 0
+    for result, targets in zip(results, batch['gt_masks']):
+        answer_segs = model.tokenizer.decode(result['prediction_ids']).count(seg)
+        assert len(result['pred_masks']) == answer_segs
+        if answer_segs == len(targets):
+            right += all(_iou(m, t.numpy()) >= 0.5 for m, t in zip(result['pred_masks'], targets))
+    assert right >= 6, f'only {right} of 8 generated answers gave the right masks'

@@ -1,0 +1,29 @@
+"""Print a config after composition (``read_base``) and ``--cfg-options`` overrides.
+
+Usage: python tools/print_config.py CONFIG [--cfg-options key=value ...]
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not os.path.isfile(args.config):
+        raise FileNotFoundError(f'Config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    print(cfg.pretty_text)
+
+
+if __name__ == '__main__':
+    main()
