@@ -73,7 +73,8 @@ def test_earthmind_sft_recipe_runs(workspace, sample_dir):
     assert {'train/loss_lm', 'train/loss_mask', 'train/loss_dice'} <= set(losses)
     assert all(torch.isfinite(torch.tensor(h.data[0])).all() for h in losses.values())
     # Whatever the sampled batches held: a batch of the recipe's referring-segmentation data reaches SAM2.
-    refseg = next(d for d in runner.train_dataloader.dataset.datasets if isinstance(d, ReferringSegmentationCocoDataset))
+    datasets = runner.train_dataloader.dataset.datasets
+    refseg = next(d for d in datasets if isinstance(d, ReferringSegmentationCocoDataset))
     batch = earthmind_collate_fn([refseg[0], refseg[1]])
     with torch.no_grad():
         out = runner.model(**runner.model.data_preprocessor(batch, True), mode='loss')
