@@ -24,6 +24,9 @@ data_paths = dict(
 )
 
 model['freeze_vision_encoder'] = True
+# The ViT trained in stage 1 is frozen here: keep it in this stage's checkpoints (DeepSpeed leaves frozen weights
+# out by default), so the next stage and the exported model get stage 1's ViT, not InternVL2-4B's.
+save_frozen_parameters = True
 train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
     dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
          sensor_tokens=True, **common),

@@ -53,6 +53,7 @@ def test_earthdial_stages_freeze_and_chain():
     stages = {re.search(r'stage(\d)', p).group(1): Config.fromfile(p) for p in TRAIN_RECIPES if 'earthdial' in p}
     assert [stages[s].model.freeze_vision_encoder for s in '123'] == [False, True, True]
     assert not any(stages[s].model.freeze_llm or stages[s].model.freeze_projector for s in '123')
+    assert [stages[s].get('save_frozen_parameters', False) for s in '123'] == [False, True, True]
     assert stages['1'].load_from is None
     previous = {'2': '1', '3': '2'}
     for stage, before in previous.items():

@@ -82,3 +82,13 @@ def test_use_deepspeed_switches_runner_and_wrapper(monkeypatch):
     assert cfg.optim_wrapper.optimizer.lr == 1e-3
     assert cfg.strategy.gradient_accumulation_steps == 4
     assert 'model_wrapper_cfg' not in cfg
+
+
+@pytest.mark.parametrize('save_frozen', [None, True])
+def test_frozen_parameters_in_deepspeed_checkpoints_on_request(monkeypatch, save_frozen):
+    monkeypatch.setattr(launch_config, 'has_cuda', lambda: False)
+    cfg = _cfg()
+    if save_frozen is not None:
+        cfg.save_frozen_parameters = save_frozen
+    use_deepspeed(cfg, 'zero2')
+    assert cfg.strategy.exclude_frozen_parameters is (not save_frozen)

@@ -141,7 +141,9 @@ def use_deepspeed(cfg, name_or_path):
         gradient_accumulation_steps=ds_cfg['gradient_accumulation_steps'],
         train_micro_batch_size_per_gpu=ds_cfg['train_micro_batch_size_per_gpu'],
         gradient_clipping=ds_cfg['gradient_clipping'],
-        exclude_frozen_parameters=True,
+        # Frozen weights stay out of checkpoints unless the config asks for them (``save_frozen_parameters``: a
+        # stage whose frozen weights were trained earlier and must reach the next stage).
+        exclude_frozen_parameters=not cfg.get('save_frozen_parameters', False),
     )
     cfg.optim_wrapper = ConfigDict(type='DeepSpeedOptimWrapper', optimizer=cfg.optim_wrapper.optimizer)
     cfg.runner_type = 'FlexibleRunner'
