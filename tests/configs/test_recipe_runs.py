@@ -3,7 +3,7 @@
 Each run goes through ``tools/train.py``'s config building (``--cfg-options`` as a dict, launcher none) in a
 scratch workspace laid out like the repository root: the recipes' weight paths (``pretrained/...``) hold tiny
 stand-ins (``standins.py``) and their data paths (``data/...``) tiny records. The recipes run unchanged except for
-``max_iters`` and the SAM2 config that fits the tiny SAM2 checkpoint.
+``max_iters``, the loader's worker count and the SAM2 config that fits the tiny SAM2 checkpoint.
 """
 import importlib.util
 import os
@@ -25,6 +25,9 @@ EARTHDIAL_STAGES = [
     for name in ('stage1_pairs', 'stage2_rgb_temporal', 'stage3_ms_sar')
 ]
 MAX_ITERS = 1
+# Besides the paths: a few iterations, and no loader worker processes (the recipes' 4 workers prefetch 8 batches
+# each run, which on a 2-core CI machine costs more than the iterations themselves).
+MACHINE_OPTIONS = {'train_cfg.max_epochs': None, 'train_cfg.max_iters': MAX_ITERS, 'train_dataloader.num_workers': 0}
 
 
 def _train_tool():
@@ -38,8 +41,7 @@ def _train(recipe, cfg_options):
     """Build the config as ``tools/train.py RECIPE --cfg-options ...`` does and train; returns the runner."""
     tool = _train_tool()
     args = tool.argparse.Namespace(config=recipe, work_dir=None, deepspeed=None, resume=None, seed=None,
-                                   cfg_options=dict(cfg_options, **{'train_cfg.max_epochs': None,
-                                                                    'train_cfg.max_iters': MAX_ITERS}),
+                                   cfg_options=dict(cfg_options, **MACHINE_OPTIONS),
                                    launcher='none', local_rank=0)
     cfg = tool.build_config(args)
     # yapf formatting of the printed and dumped config costs seconds per call; the content is the same.
