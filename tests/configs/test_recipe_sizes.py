@@ -38,6 +38,13 @@ EMBEDDING_COPIES = 2 * 151_674 * 2048  # 621,256,704
 SAM2_1_HIERA_L_PARAMS = 224_446_642
 SEG_PROJECTION_PARAMS = 2048 * 2048 + 2048 + 2048 * 256 + 256
 SAM2_TRAINABLE = 4_215_109 + SEG_PROJECTION_PARAMS
+# Band fusion at ViT width 1024, 'attention' group fusion over the 9-group vocabulary, two modalities: group
+# embedding 9 x 1024 + 3 scorers (group, optical gate, SAR gate) x (LayerNorm 2048 + Linear(1024, 64) 65,600 +
+# Linear(64, 1) 65) + date embedding max_dates x 1024.
+BAND_FUSION_PARAMS = {2: 9 * 1024 + 3 * 67_713 + 2 * 1024, 4: 9 * 1024 + 3 * 67_713 + 4 * 1024}  # 214,403 / 216,451
+EARTHMIND_TOTAL = 4_802_745_141  # InternVL2.5-4B + LoRA + embedding copies + band fusion + SAM2.1-L head
+EARTHMIND_TRAINABLE = 882_470_856  # LoRA + embedding copies + mlp1 + band fusion + mask decoder + [SEG] projection
+EARTHDIAL_TOTAL = 4_147_072_387  # InternVL2-4B + band fusion
 
 
 def config_only_internvl(folder, attn_implementation='sdpa', torch_dtype=None, drop_path_rate=None):
@@ -104,8 +111,11 @@ def test_earthmind_sft_model_at_published_size(tmp_path, sample_dir):
     assert _count(model.grounding_head, trainable=True) == SAM2_TRAINABLE
     assert _count(model.language_model, trainable=True) == LORA_PARAMS + EMBEDDING_COPIES
     assert _count(model.mlp1, trainable=True) == 12_595_200
-    assert _count(model, trainable=True) == (LORA_PARAMS + EMBEDDING_COPIES + 12_595_200 + _count(model.band_fusion)
-                                             + SAM2_TRAINABLE)
+    assert _count(model.band_fusion) == BAND_FUSION_PARAMS[2]
+    assert _count(model, trainable=True) == (LORA_PARAMS + EMBEDDING_COPIES + 12_595_200 + BAND_FUSION_PARAMS[2]
+                                             + SAM2_TRAINABLE) == EARTHMIND_TRAINABLE
+    assert _count(model) == (INTERNVL2_5_4B_PARAMS + LORA_PARAMS + EMBEDDING_COPIES + BAND_FUSION_PARAMS[2]
+                             + SAM2_1_HIERA_L_PARAMS + SEG_PROJECTION_PARAMS) == EARTHMIND_TOTAL
     # bf16 weights; peft keeps the LoRA matrices in fp32 (its adapter autocast).
     assert all(p.dtype == (torch.float32 if 'lora_' in n else torch.bfloat16) for n, p in model.named_parameters())
 
@@ -117,6 +127,8 @@ def test_earthdial_model_at_published_size(tmp_path, sample_dir):
     assert _base_counts(model) == INTERNVL2_4B_PARAMS
     assert _base_counts(model) == pytest.approx(4.15e9, rel=0.01)
     assert model.grounding_head is None
+    assert _count(model.band_fusion) == BAND_FUSION_PARAMS[4]
+    assert _count(model) == INTERNVL2_4B_PARAMS + BAND_FUSION_PARAMS[4] == EARTHDIAL_TOTAL
     # Stage 1 trains everything.
     assert _count(model, trainable=False) == 0
     assert all(p.is_meta and p.dtype == torch.bfloat16 for p in model.parameters())
