@@ -6,7 +6,6 @@ stand-ins (``standins.py``) and their data paths (``data/...``) tiny records. Th
 ``max_iters``, the loader's worker count and the SAM2 config that fits the tiny SAM2 checkpoint.
 """
 import importlib.util
-import os
 import os.path as osp
 
 import pytest
