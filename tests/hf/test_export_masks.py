@@ -10,7 +10,7 @@ from tests.hf.test_export import load_exported, prompt_length, training_batch
 
 from .conftest import QUESTION, REPO_ROOT, load_config, save_random_checkpoint
 
-REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_60e_sample_refseg.py')
+REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_120e_sample_refseg.py')
 
 
 def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, tmp_path, monkeypatch):

@@ -5,10 +5,14 @@ mask of every ``[SEG]`` (computed from the ``[SEG]`` hidden state of the referen
 answer is generated) must reach mean IoU >= 0.7 with its square, and line up with the image pixels (centroids within
 a pixel or two). Answers asking for two squares ("red: [SEG], blue: [SEG].") are the control that the phrase, not the
 image alone, decides the mask: each mask must match its own square and not the other one; then the model answers by
-itself (greedy) and its generated [SEG] count and masks are checked too.
+itself (greedy) and its generated [SEG] count and masks are checked too. The trained checkpoint then goes through
+``tools/dist.sh test`` on the held-out split (gIoU/cIoU, masks as RLE in predictions.jsonl) and through the Hugging
+Face export, whose ``predict_forward`` must give the training model's masks.
 """
+import json
 import os
 import os.path as osp
+import subprocess
 
 import numpy as np
 import pytest
@@ -19,11 +23,14 @@ from mmengine.runner import load_checkpoint
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.engine.stack_compat import apply_stack_patches
-from tests.tools.train_runs import REPO_ROOT, check_ok, generate_sample, last_checkpoint, make_workspace, run_train
+from projects.earthmind.hf.export import export_to_hf
+from tests.tools.train_runs import (REPO_ROOT, check_ok, generate_sample, last_checkpoint, make_workspace, run_train,
+                                    train_env)
 
 pytestmark = pytest.mark.slow
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_60e_sample_refseg.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_120e_sample_refseg.py')
+TEST_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_test_sample_refseg.py')
 
 
 def _iou(a, b):
@@ -41,19 +48,19 @@ def trained(tmp_path_factory):
     sample = generate_sample(str(tmp_path_factory.mktemp('sample')))
     workspace = make_workspace(str(tmp_path_factory.mktemp('workspace')), sample)
     check_ok(run_train(workspace, config=CONFIG, extra_args=('--work-dir', 'work_dirs/refseg')))
+    checkpoint = last_checkpoint(osp.join(workspace, 'work_dirs', 'refseg'))
     apply_stack_patches()
     cwd = os.getcwd()
     os.chdir(workspace)
     try:
         cfg = Config.fromfile(CONFIG)
         model = MODELS.build(cfg.model)
-        load_checkpoint(model, last_checkpoint(osp.join(workspace, 'work_dirs', 'refseg')), map_location='cpu',
-                        strict=True)
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         dataset = DATASETS.build(cfg.train_dataloader.dataset)
         samples = [dataset[i] for i in range(len(dataset))]
     finally:
         os.chdir(cwd)
-    return model.eval(), samples
+    return model.eval(), samples, workspace, checkpoint
 
 
 def _masks_for_reference_answers(model, samples):
@@ -73,7 +80,7 @@ def _masks_for_reference_answers(model, samples):
 
 
 def test_masks_reach_iou_07_line_up_with_the_pixels_and_follow_their_phrases(trained):
-    model, samples = trained
+    model, samples, _, _ = trained
     pairs = _masks_for_reference_answers(model, samples)
     ious, offsets, own, other = [], [], [], []
     for predicted, targets in pairs:
@@ -95,15 +102,49 @@ def test_masks_reach_iou_07_line_up_with_the_pixels_and_follow_their_phrases(tra
 
 
 def test_generated_answers_give_one_mask_per_generated_seg(trained):
-    model, samples = trained
+    model, samples, _, _ = trained
     batch = earthmind_collate_fn(samples[:8])['data']
     with torch.no_grad():
         results = model(data=batch, mode='predict')
     seg = '[SEG]'
     right = 0
     for result, targets in zip(results, batch['gt_masks']):
-        answer_segs = model.tokenizer.decode(result['prediction_ids']).count(seg)
+        answer_segs = result['prediction'].count(seg)
         assert len(result['pred_masks']) == answer_segs
         if answer_segs == len(targets):
             right += all(_iou(m, t.numpy()) >= 0.5 for m, t in zip(result['pred_masks'], targets))
     assert right >= 6, f'only {right} of 8 generated answers gave the right masks'
+
+
+def test_held_out_metrics_and_exported_masks(trained, tmp_path, monkeypatch):
+    model, samples, workspace, checkpoint = trained
+    work_dir = osp.join(workspace, 'work_dirs', 'refseg_test')
+    cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist.sh'), 'test', TEST_CONFIG, '1', '--checkpoint', checkpoint,
+           '--work-dir', work_dir]
+    run = subprocess.run(cmd, cwd=workspace, env=train_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    with open(osp.join(work_dir, 'metrics.json')) as f:
+        metrics = json.load(f)['metrics']
+    with open(osp.join(work_dir, 'predictions.jsonl')) as f:
+        predictions = [json.loads(line) for line in f]
+    print(f'held-out refseg: {metrics}')
+    assert metrics['refseg/num_samples'] == len(predictions) == 8
+    assert all(len(p['masks']) == p['prediction'].count('[SEG]') for p in predictions)
+    assert metrics['refseg/giou'] >= 0.5
+
+    from tests.hf.test_export import load_exported
+    monkeypatch.chdir(workspace)
+    cfg = Config.fromfile(CONFIG)
+    export_to_hf(cfg, checkpoint, str(tmp_path / 'hf'))
+    exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
+    sample = samples[0]
+    with open(osp.join(workspace, 'data', 'sample', 'refseg_train.json')) as f:
+        record = json.load(f)[0]
+    question = record['conversations'][0]['value'].replace('<image>\n', '')
+    result = exported.predict_forward(image=osp.join(workspace, 'data', 'sample', record['image']), text=question)
+    expected = model(data=earthmind_collate_fn([sample])['data'], mode='predict')[0]
+    assert result['text'] == expected['prediction']
+    assert len(result['masks']) == len(expected['pred_masks']) >= 1
+    for ours, theirs in zip(result['masks'], expected['pred_masks']):
+        assert np.array_equal(ours, theirs)
+    assert _iou(result['masks'][0], sample['gt_masks'][0].numpy()) >= 0.7

@@ -10,7 +10,8 @@ Written by :func:`make_refseg_samples` into the sample dataset folder (record fo
   (``Please segment the red square and the blue square.``) and the answer has one
   ``[SEG]`` per asked square, in order (``red: [SEG], blue: [SEG].``); ``masks`` holds
   the squares' masks in that order, alternately as compressed COCO RLE and as a COCO
-  polygon list. The mask of a square is exactly the pixels painted in its colour.
+  polygon list; ``eval.mask`` is the union of the asked squares (the target of
+  ``ReferringSegmentationMetric``, which scores the union of the predicted masks). The mask of a square is exactly the pixels painted in its colour.
 - ``region_prompt_train.json`` / ``region_prompt_val.json``: region captioning with
   ``<vp>``: the human turn points at one square with a box (or a polygon mask) in
   ``region_prompts`` and the answer names it (``a red square``).
@@ -105,9 +106,13 @@ def _rgb_records(out_dir, split, count, rng, number_base):
         answer = ', '.join(f'{names[i]}: {SEG_TOKEN}' for i in asked) + '.'
         masks = [_square_mask_entry(squares[i], height, width, as_rle=(number + k) % 2 == 0)
                  for k, i in enumerate(asked)]
+        union = np.zeros((height, width), dtype=bool)
+        for i in asked:
+            x1, y1, x2, y2 = squares[i]
+            union[y1:y2, x1:x2] = True
         refseg.append(dict(id=f'refseg_{split}_{number:04d}', image=image, task='referring_segmentation',
                            conversations=_turns(f'{IMAGE_PLACEHOLDER}\nPlease segment {question}.', answer),
-                           masks=masks))
+                           masks=masks, eval=dict(mask=encode_rle(union))))
         pointed = int(rng.integers(len(names)))
         x1, y1, x2, y2 = squares[pointed]
         prompt = dict(box=[x1, y1, x2, y2]) if number % 2 == 0 else dict(mask=[[x1, y1, x2, y1, x2, y2, x1, y2]])

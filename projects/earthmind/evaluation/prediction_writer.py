@@ -8,6 +8,7 @@ from mmengine.dist import collect_results, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from projects.earthmind.datasets.segmentation_masks import encode_rle
 from projects.earthmind.registry import HOOKS
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER, IMG_CONTEXT_TOKEN, IMG_END_TOKEN, IMG_START_TOKEN
 
@@ -48,7 +49,8 @@ class PredictionWriterHook(Hook):
     """Log test progress and write one JSON line per test sample to ``<work_dir>/<filename>``.
 
     Each line holds ``id``, ``prompt``, ``prediction``, ``reference`` and ``eval`` (the record's
-    ``meta['eval']``, or null). Predictions of all processes are gathered with mmengine's
+    ``meta['eval']``, or null), plus ``masks`` (one COCO RLE per ``[SEG]``) from a model with a grounding
+    head. Predictions of all processes are gathered with mmengine's
     ``collect_results``, which restores dataset order and drops the samples the sampler
     repeated to pad the last batch, exactly as the metrics do.
 
@@ -78,9 +80,11 @@ class PredictionWriterHook(Hook):
             prompts = decode_prompts(data_batch['data'], model.tokenizer)
         for output, prompt in zip(outputs, prompts):
             meta = output.get('meta') or {}
-            self._records.append(
-                dict(id=meta.get('id'), prompt=output.get('prompt', prompt), prediction=output.get('prediction'),
-                     reference=output.get('reference'), eval=meta.get('eval')))
+            record = dict(id=meta.get('id'), prompt=output.get('prompt', prompt), prediction=output.get('prediction'),
+                          reference=output.get('reference'), eval=meta.get('eval'))
+            if output.get('pred_masks') is not None:  # one COCO RLE per [SEG] of the answer
+                record['masks'] = [encode_rle(mask) for mask in output['pred_masks']]
+            self._records.append(record)
         total = len(runner.test_dataloader)
         if (batch_idx + 1) % self.interval == 0 or batch_idx + 1 == total:
             elapsed = time.perf_counter() - self._start

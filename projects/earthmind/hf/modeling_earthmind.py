@@ -28,7 +28,7 @@ from projects.earthmind.models.projector import build_mlp_projector, pixel_shuff
 from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
 from projects.earthmind.models.seg_token_path import run_grounding_head, token_positions
 from projects.earthmind.models.visual_token_regions import visual_token_coverage  # noqa: F401
-from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN, SEG_TOKEN
+from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN, SEG_TOKEN, decode_answer
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 # Saved-config bookkeeping that must not be passed back when the LLM config is rebuilt.
@@ -364,7 +364,7 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
         args = {} if visual is None else {k: visual[k] for k in ('pixel_values', 'image_layout', 'group_ids',
                                                                  'date_offsets')}
         new_ids = self.generate_answer_ids(input_ids, max_new_tokens=max_new_tokens, **args)
-        answer = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        answer = decode_answer(self.tokenizer, new_ids)
         masks = []
         if self.grounding_head is not None and visual is not None:
             masks = self.answer_masks(ids, new_ids, visual)

@@ -13,8 +13,8 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from projects.earthmind.registry import MODELS
-from projects.earthmind.utils.special_tokens import (SEG_TOKEN, VP_CONTEXT_TOKEN, image_context_token_id,
-                                                      special_token_id)
+from projects.earthmind.utils.special_tokens import (SEG_TOKEN, VP_CONTEXT_TOKEN, decode_answer,
+                                                      image_context_token_id, special_token_id)
 from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
@@ -725,10 +725,9 @@ class EarthMindModel(BaseModel):
         for b, answer in enumerate(answers):
             reference = None
             if labels is not None:
-                reference = self.tokenizer.decode(labels[b][labels[b] != IGNORE_INDEX].tolist(),
-                                                  skip_special_tokens=True)
+                reference = decode_answer(self.tokenizer, labels[b][labels[b] != IGNORE_INDEX].tolist())
             result = dict(
-                prediction=self.tokenizer.decode(answer, skip_special_tokens=True),
+                prediction=decode_answer(self.tokenizer, answer),
                 prediction_ids=answer,
                 reference=reference,
                 meta=meta[b] if meta is not None else None)

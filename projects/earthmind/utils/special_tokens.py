@@ -53,3 +53,11 @@ def image_context_token_id(tokenizer):
 def special_token_id(tokenizer, token):
     """Return the id of ``token`` in ``tokenizer``, or None when the tokenizer does not have it."""
     return tokenizer.get_vocab().get(token)
+
+
+def decode_answer(tokenizer, ids):
+    """Decode generated ids without special tokens, except ``[SEG]``: it marks where each predicted mask belongs."""
+    seg_id = special_token_id(tokenizer, SEG_TOKEN)
+    special = set(tokenizer.all_special_ids)
+    kept = [i for i in ids if i == seg_id or i not in special]
+    return tokenizer.decode(kept, skip_special_tokens=False)
