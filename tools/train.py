@@ -14,6 +14,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.earthmind.engine.checkpoint_chain import resolve_load_from  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device, use_deepspeed  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 
@@ -53,6 +54,9 @@ def build_config(args):
         if not osp.exists(args.resume):
             raise FileNotFoundError(f'Checkpoint to resume from not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    else:
+        # A later training stage may name the previous stage's work_dir: its last checkpoint is loaded.
+        cfg.load_from = resolve_load_from(cfg.get('load_from'))
     adapt_to_device(cfg)
     if args.deepspeed and args.deepspeed != 'none':
         use_deepspeed(cfg, args.deepspeed)

@@ -27,6 +27,16 @@ def test_cpu_falls_back_to_gloo_fp32_and_plain_wrapper(monkeypatch):
     assert cfg.model_wrapper_cfg.device_ids is None
 
 
+@pytest.mark.parametrize('has_cuda, expected', [(False, None), (True, 'bfloat16')])
+def test_model_weights_stay_fp32_on_cpu_only(monkeypatch, has_cuda, expected):
+    monkeypatch.setattr(launch_config, 'has_cuda', lambda: has_cuda)
+    cfg = _cfg()
+    cfg.model = dict(type='EarthMindModel', torch_dtype='bfloat16',
+                     pretrained_internvl=dict(type='load_internvl_checkpoint', folder='x', torch_dtype='bfloat16'))
+    adapt_to_device(cfg)
+    assert cfg.model.torch_dtype == expected and cfg.model.pretrained_internvl.torch_dtype == expected
+
+
 def test_gpu_keeps_the_config_as_written(monkeypatch):
     monkeypatch.setattr(launch_config, 'has_cuda', lambda: True)
     cfg = _cfg()
@@ -72,3 +82,13 @@ def test_use_deepspeed_switches_runner_and_wrapper(monkeypatch):
     assert cfg.optim_wrapper.optimizer.lr == 1e-3
     assert cfg.strategy.gradient_accumulation_steps == 4
     assert 'model_wrapper_cfg' not in cfg
+
+
+@pytest.mark.parametrize('save_frozen', [None, True])
+def test_frozen_parameters_in_deepspeed_checkpoints_on_request(monkeypatch, save_frozen):
+    monkeypatch.setattr(launch_config, 'has_cuda', lambda: False)
+    cfg = _cfg()
+    if save_frozen is not None:
+        cfg.save_frozen_parameters = save_frozen
+    use_deepspeed(cfg, 'zero2')
+    assert cfg.strategy.exclude_frozen_parameters is (not save_frozen)

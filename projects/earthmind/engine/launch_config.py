@@ -28,7 +28,9 @@ def adapt_to_device(cfg):
     """Rewrite the parts of ``cfg`` that depend on the presence of a GPU.
 
     Without CUDA: gloo, fp32 with a plain ``OptimWrapper`` (mmengine's
-    ``AmpOptimWrapper`` asserts a GPU) and DDP without device ids. With CUDA
+    ``AmpOptimWrapper`` asserts a GPU), fp32 model weights (a bf16/fp16
+    ``torch_dtype`` of the model or its ``pretrained_internvl`` loader is
+    dropped) and DDP without device ids. With CUDA
     the config is left as written (nccl, AMP where configured).
 
     Args:
@@ -50,6 +52,24 @@ def adapt_to_device(cfg):
         print_log('No CUDA device: training in fp32 with OptimWrapper instead of AmpOptimWrapper.', logger='current')
     cfg.model_wrapper_cfg = ConfigDict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                                        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    _fp32_weights(cfg.get('model'))
+
+
+def _fp32_weights(model_cfg):
+    """Drop a low-precision ``torch_dtype`` from the model and its InternVL loader: CPU runs keep fp32 weights."""
+    if not isinstance(model_cfg, dict):
+        return
+    holders = [model_cfg]
+    if isinstance(model_cfg.get('pretrained_internvl'), dict):
+        holders.append(model_cfg['pretrained_internvl'])
+    dropped = set()
+    for holder in holders:
+        dtype = holder.get('torch_dtype')
+        if dtype is not None and str(dtype).removeprefix('torch.') in ('bfloat16', 'float16'):
+            dropped.add(str(dtype).removeprefix('torch.'))
+            holder['torch_dtype'] = None
+    if dropped:
+        print_log(f'No CUDA device: model weights in fp32 instead of {", ".join(sorted(dropped))}.', logger='current')
 
 
 def load_deepspeed_config(name_or_path):
@@ -121,7 +141,9 @@ def use_deepspeed(cfg, name_or_path):
         gradient_accumulation_steps=ds_cfg['gradient_accumulation_steps'],
         train_micro_batch_size_per_gpu=ds_cfg['train_micro_batch_size_per_gpu'],
         gradient_clipping=ds_cfg['gradient_clipping'],
-        exclude_frozen_parameters=True,
+        # Frozen weights stay out of checkpoints unless the config asks for them (``save_frozen_parameters``: a
+        # stage whose frozen weights were trained earlier and must reach the next stage).
+        exclude_frozen_parameters=not cfg.get('save_frozen_parameters', False),
     )
     cfg.optim_wrapper = ConfigDict(type='DeepSpeedOptimWrapper', optimizer=cfg.optim_wrapper.optimizer)
     cfg.runner_type = 'FlexibleRunner'

@@ -1,0 +1,93 @@
+"""EarthDial-style stage 1: InternVL2-4B, ALL parameters trained on RGB image-text pairs (captions), 1 epoch.
+
+Model: ``configs/_base_/models/internvl2_4b.py`` (InternViT-300M + Phi-3-mini, ``phi3_chat`` template).
+Batch: 4 per GPU x 4 accumulation steps x 8 GPUs = 128 sequences per optimizer step; for another GPU count keep
+the product at 128 (e.g. 4 GPUs: ``--cfg-options optim_wrapper.accumulative_counts=8
+train_dataloader.sampler.per_device_batch_size=32``). AdamW, lr 4e-5, 3 % warm-up then cosine, clipping at 1,
+sequences of at most 4096 tokens, length-grouped sampling on real sample lengths.
+
+Stage 2 (``..._stage2_rgb_temporal.py``) starts from this stage's last checkpoint; stage 3 from stage 2's.
+Data paths: ``data_paths`` below (layout in README.md, section "EarthDial stages").
+Run: ``tools/dist.sh train configs/earthdial/earthdial_internvl2_4b_8xb4_1e_stage1_pairs.py 8``.
+"""
+from mmengine.config import read_base
+from xtuner.dataset import ConcatDataset
+from xtuner.dataset.samplers import LengthGroupedSampler
+
+from projects.earthmind.datasets.collate import earthmind_collate_fn
+from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
+from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
+                                                    LoadMultiSensorImages, LoadRasterImage, NormalizeBands,
+                                                    NormalizeImage, PackInputs, RandomFlip, ScaleBands, TileGroups)
+
+with read_base():
+    from .._base_.models.internvl2_4b import *  # noqa: F401,F403
+    from .._base_.runtime.default_runtime import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+
+# Record files as written by tools/data/convert_captions.py (one record per caption), relative to the repository
+# root; image paths inside each file are relative to its data_root.
+data_paths = dict(
+    rsicd=dict(data_root='data/rsicd', data_file='rsicd_train.json'),
+    nwpu_captions=dict(data_root='data/nwpu_captions', data_file='nwpu_captions_train.json'),
+)
+
+max_length = 4096
+min_tiles = 1
+max_tiles = 6
+use_thumbnail = True
+batch_size = 4
+accumulative_counts = 4
+num_workers = 4
+skip_bad_records = False
+imagenet_mean = [0.485, 0.456, 0.406]
+imagenet_std = [0.229, 0.224, 0.225]
+
+encode = dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
+              max_length=max_length, group_fusion=group_fusion, date_fusion=date_fusion,
+              extra_special_tokens=extra_special_tokens)
+rgb_pipeline = [
+    dict(type=LoadRasterImage),
+    dict(type=NormalizeImage, mean=imagenet_mean, std=imagenet_std),
+    dict(type=DynamicTiling, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles,
+         use_thumbnail=use_thumbnail),
+    encode,
+    dict(type=PackInputs, band_group_vocab=band_group_vocab),
+]
+# Time series, multispectral and SAR records (``sensor`` + ``image`` / ``images``): raw bands, scaled per sensor.
+multisensor_pipeline = [
+    dict(type=LoadMultiSensorImages),
+    dict(type=ScaleBands),
+    dict(type=NormalizeBands),
+    dict(type=RandomFlip, prob=0.5),
+    dict(type=GroupBands),
+    dict(type=TileGroups, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail),
+    dict(encode, sensor_tokens=True),
+    dict(type=PackInputs, band_group_vocab=band_group_vocab),
+]
+
+# Arguments every dataset shares with its pipeline (the up-front length check must count what the pipeline makes).
+common = dict(tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile, tile_size=image_size,
+              min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail, max_length=max_length,
+              group_fusion=group_fusion, date_fusion=date_fusion, extra_special_tokens=extra_special_tokens,
+              skip_bad_records=skip_bad_records)
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=num_workers,
+    dataset=dict(type=ConcatDataset, datasets=[
+        dict(type=EarthMindConversationDataset, **data_paths['rsicd'], pipeline=rgb_pipeline, **common),
+        dict(type=EarthMindConversationDataset, **data_paths['nwpu_captions'], pipeline=rgb_pipeline, **common),
+    ]),
+    # One accumulation group of similar lengths at a time, from the lengths the datasets computed up front.
+    sampler=dict(type=LengthGroupedSampler, length_property='lengths',
+                 per_device_batch_size=batch_size * accumulative_counts),
+    collate_fn=dict(type=earthmind_collate_fn),
+)
+
+lr = 4e-5
+max_epochs = 1
+optim_wrapper['optimizer']['lr'] = lr
+optim_wrapper['accumulative_counts'] = accumulative_counts
+train_cfg['max_epochs'] = max_epochs
+default_hooks['checkpoint'].update(interval=2000, max_keep_ckpts=1)

@@ -1,0 +1,35 @@
+"""EarthDial-style stage 3: ViT frozen; multispectral and SAR data through the fused-band encoder, from stage 2.
+
+Non-RGB bands reach the ViT three at a time (``GroupBands``) and are fused per token (``group_fusion`` of the model
+base). Same model, batch (4 x 4 x 8 GPUs = 128), lr 4e-5, length 4096 and schedule as stage 1. ``load_from``
+names stage 2's work_dir: ``tools/train.py`` loads the checkpoint its ``last_checkpoint`` file names.
+Run: ``tools/dist.sh train configs/earthdial/earthdial_internvl2_4b_8xb4_1e_stage3_ms_sar.py 8``.
+"""
+from mmengine.config import read_base
+from xtuner.dataset import ConcatDataset
+
+from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
+
+with read_base():
+    from .earthdial_internvl2_4b_8xb4_1e_stage1_pairs import *  # noqa: F401,F403
+
+stage2_work_dir = 'work_dirs/earthdial_internvl2_4b_8xb4_1e_stage2_rgb_temporal'
+load_from = stage2_work_dir
+
+# Sentinel-2 L2A multilabel records with raw bands (tools/data/convert_bigearthnet.py) and Sentinel-1 GRD
+# conversations (``sensor: sentinel1_grd`` records, data/README.md).
+data_paths = dict(
+    multispectral=dict(data_root='data/bigearthnet', data_file='bigearthnet_train.json'),
+    sar=dict(data_root='data/sar_instruct', data_file='sar_instruct_train.json'),
+)
+
+model['freeze_vision_encoder'] = True
+# The ViT trained in stage 1 is frozen here: keep it in this stage's checkpoints (DeepSpeed leaves frozen weights
+# out by default), so the next stage and the exported model get stage 1's ViT, not InternVL2-4B's.
+save_frozen_parameters = True
+train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
+    dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
+         sensor_tokens=True, **common),
+    dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline, sensor_tokens=True,
+         **common),
+])

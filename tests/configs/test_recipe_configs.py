@@ -1,0 +1,85 @@
+"""The published recipes parse and state the settings of their papers: schedule, batch, length, chaining."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import loops
+from xtuner.dataset import ConcatDataset
+from xtuner.dataset.samplers import LengthGroupedSampler
+
+from projects.earthmind.evaluation import (CaptionMetric, GroundingMetric, MultiLabelMetric, MultipleChoiceMetric,
+                                           ReferringSegmentationMetric, SceneClassificationMetric, VQAMetric)
+
+from .standins import REPO_ROOT
+
+TRAIN_RECIPES = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'earthdial', '*.py'))) + [
+    osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py')
+]
+TEST_METRICS = {
+    'cls': SceneClassificationMetric, 'vqa': VQAMetric, 'caption': CaptionMetric, 'grounding': GroundingMetric,
+    'refseg': ReferringSegmentationMetric, 'multispectral': MultiLabelMetric, 'sar_mc': MultipleChoiceMetric
+}
+
+
+def _name(path):
+    return osp.splitext(osp.basename(path))[0]
+
+
+@pytest.mark.parametrize('recipe', TRAIN_RECIPES, ids=_name)
+def test_training_recipe_settings(recipe):
+    cfg = Config.fromfile(recipe)
+    gpus, per_gpu = map(int, re.search(r'_(\d+)xb(\d+)_', _name(recipe)).groups())
+    loader = cfg.train_dataloader
+    assert loader.batch_size == per_gpu
+    accumulation = cfg.optim_wrapper.accumulative_counts
+    assert gpus * per_gpu * accumulation == (128 if 'earthdial' in recipe else 64)
+    assert cfg.optim_wrapper.optimizer.lr == 4e-5 and cfg.train_cfg.max_epochs == 1
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.model.torch_dtype == 'bfloat16'
+    # Length-grouped sampling over whole accumulation groups, on the lengths the datasets compute.
+    assert loader.sampler.type is LengthGroupedSampler and loader.sampler.length_property == 'lengths'
+    assert loader.sampler.per_device_batch_size == per_gpu * accumulation
+    assert loader.dataset.type is ConcatDataset and len(loader.dataset.datasets) >= 2
+    for dataset in loader.dataset.datasets:
+        assert dataset.max_length == 4096 and dataset.tile_size == 448 and dataset.tokens_per_tile == 256
+        assert dataset.data_root.startswith('data/')
+        encode = next(step for step in dataset.pipeline if step['type'].__name__ == 'EncodeConversation')
+        assert encode.max_length == dataset.max_length and encode.template == dataset.template
+        assert list(encode.extra_special_tokens) == list(cfg.model.extra_special_tokens)
+
+
+def test_earthdial_stages_freeze_and_chain():
+    stages = {re.search(r'stage(\d)', p).group(1): Config.fromfile(p) for p in TRAIN_RECIPES if 'earthdial' in p}
+    assert [stages[s].model.freeze_vision_encoder for s in '123'] == [False, True, True]
+    assert not any(stages[s].model.freeze_llm or stages[s].model.freeze_projector for s in '123')
+    assert [stages[s].get('save_frozen_parameters', False) for s in '123'] == [False, True, True]
+    assert stages['1'].load_from is None
+    previous = {'2': '1', '3': '2'}
+    for stage, before in previous.items():
+        name = next(_name(p) for p in TRAIN_RECIPES if f'stage{before}' in p)
+        assert stages[stage].load_from == f'work_dirs/{name}'
+    assert all(stages[s].model.pretrained_internvl.folder == 'pretrained/InternVL2-4B' for s in '123')
+
+
+def test_earthmind_sft_mixes_every_data_kind():
+    cfg = Config.fromfile(TRAIN_RECIPES[-1])
+    datasets = cfg.train_dataloader.dataset.datasets
+    kinds = {d.type.__name__ + (':sensor' if d.get('sensor_tokens') else '') for d in datasets}
+    assert kinds == {'EarthMindConversationDataset', 'EarthMindConversationDataset:sensor',
+                     'ReferringSegmentationCocoDataset'}
+    assert set(cfg.data_paths) == {'rgb_instruct', 'sar', 'multispectral', 'refseg', 'region_caption'}
+    assert cfg.model.llm_lora.r == 128 and cfg.model.llm_lora.lora_alpha == 256
+    assert cfg.model.freeze_vision_encoder and not cfg.model.freeze_projector
+    assert cfg.model.grounding_head.checkpoint == cfg.sam2_path and cfg.model.grounding_head.train_mask_decoder
+    assert {'[SEG]', '<VP_CONTEXT>'} <= set(cfg.model.extra_special_tokens)
+
+
+@pytest.mark.parametrize('family', sorted(TEST_METRICS))
+def test_benchmark_config(family):
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'earthmind', f'earthmind_internvl2_5_4b_sam2l_test_{family}.py'))
+    assert [m.type for m in cfg.test_evaluator] == [TEST_METRICS[family]]
+    assert cfg.test_cfg.type is loops.TestLoop and cfg.test_dataloader.batch_size == 1
+    steps = [step['type'].__name__ for step in cfg.test_dataloader.dataset.pipeline]
+    assert 'RandomFlip' not in steps and steps[-1] == 'PackInputs'
