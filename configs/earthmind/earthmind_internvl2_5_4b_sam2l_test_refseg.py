@@ -3,8 +3,8 @@
 Model and pipelines of the EarthMind SFT recipe (``earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py``:
 InternVL2.5-4B + SAM2.1 Hiera-L), greedy decoding, one sample per batch.
 Data: the COCO instances and referring expressions of the SFT recipe (``data/rrsisd``), ``split='test'``.
-The metric reads the target from ``meta['eval']['mask']`` of each record; ``ReferringSegmentationCocoDataset`` does
-not fill ``eval`` yet (open item), so this config stops at the metric with an error naming the first record.
+The metric reads the target from ``meta['eval']['mask']``, which ``ReferringSegmentationCocoDataset`` fills with the
+referred annotations' mask.
 Run: ``tools/dist.sh test configs/earthmind/earthmind_internvl2_5_4b_sam2l_test_refseg.py 8 --checkpoint CKPT``
 with CKPT a checkpoint of the SFT recipe (e.g. the file named in
 ``work_dirs/earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix/last_checkpoint``).

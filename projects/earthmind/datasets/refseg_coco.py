@@ -12,7 +12,8 @@ Inputs:
 :func:`coco_refs_to_records` makes one record per expression (``data/README.md`` record
 format): the question from ``question_template``, the answer from ``answer_template``
 (one ``[SEG]``), and ``masks`` holding the referred annotation's segmentation as it is
-(several ``ann_ids`` are merged into one compressed RLE). Every mask is decoded at the
+(several ``ann_ids`` are merged into one compressed RLE), and ``eval.mask``, the compressed RLE
+that ``ReferringSegmentationMetric`` scores against. Every mask is decoded at the
 COCO image's size with :func:`decode_mask`; references that fail are rejected with a
 reason. The legacy ``refs(unc).p`` pickle of the RefCOCO toolkit is read only with
 ``allow_legacy_pickle=True``, because unpickling a file runs code from it.
@@ -112,11 +113,13 @@ def _ann_ids(ref):
 
 
 def _mask_of(anns, height, width):
-    """The record mask of the referred annotations (validated), or raise ValueError."""
-    decoded = [decode_mask(ann.get('segmentation'), height, width) for ann in anns]
-    if len(anns) == 1:
-        return anns[0]['segmentation']
-    return encode_rle(np.logical_or.reduce(decoded))
+    """The record mask of the referred annotations (validated) and its COCO RLE, or raise ValueError.
+
+    One annotation keeps its own segmentation in the record; several are merged into one RLE. The RLE is also the
+    record's ``eval.mask``, the target of ``ReferringSegmentationMetric``.
+    """
+    union = encode_rle(np.logical_or.reduce([decode_mask(ann.get('segmentation'), height, width) for ann in anns]))
+    return (anns[0]['segmentation'] if len(anns) == 1 else union), union
 
 
 def coco_refs_to_records(instances, refs, split=None, image_prefix='', question_template=DEFAULT_QUESTION,
@@ -177,7 +180,7 @@ def coco_refs_to_records(instances, refs, split=None, image_prefix='', question_
                              'image'))
             continue
         try:
-            mask = _mask_of(referred, image['height'], image['width'])
+            mask, target = _mask_of(referred, image['height'], image['width'])
         except ValueError as err:
             rejected.append((index, INVALID_MASK, f'{label}: annotation(s) {ann_ids}: {err}'))
             continue
@@ -194,7 +197,7 @@ def coco_refs_to_records(instances, refs, split=None, image_prefix='', question_
                 id=f'ref{ref_key}_s{number}', image=posixpath.join(image_prefix, image['file_name']), task=TASK,
                 conversations=[{'from': 'human', 'value': question_template.format(expression=sentence)},
                                {'from': 'gpt', 'value': answer_template}],
-                masks=[mask]))
+                masks=[mask], eval=dict(mask=target)))
     return records, rejected, other_split
 
 

@@ -9,6 +9,7 @@ Resize convention: SAM2 (``sam2.utils.transforms.SAM2Transforms``) resizes every
 side and padded). Its predictor then maps mask logits back by a plain bilinear resize to the original ``(H, W)``. This
 head follows the same convention both ways, so masks line up with the image pixels for non-square images too.
 """
+import contextlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -123,17 +124,26 @@ class SAM2GroundingHead(nn.Module):
             raise ValueError(f'encode_images expects [B, 3, {self.image_size}, {self.image_size}], '
                              f'got {tuple(images.shape)}')
         images = images.to(self.text_to_prompt[0].weight.dtype)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
-            backbone_out = self.sam2.image_encoder(images)
-        fpn = backbone_out['backbone_fpn'][-self.sam2.num_feature_levels:]
-        image_embed = fpn[-1]
-        if self.sam2.directly_add_no_mem_embed:
-            image_embed = image_embed + self.sam2.no_mem_embed.view(1, -1, 1, 1)
-        high_res_feats = []
-        if self.sam2.use_high_res_features_in_sam:
-            decoder = self.sam2.sam_mask_decoder
-            high_res_feats = [decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])]
+        with self._autocast(images.device):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_image_encoder):
+                backbone_out = self.sam2.image_encoder(images)
+            fpn = backbone_out['backbone_fpn'][-self.sam2.num_feature_levels:]
+            image_embed = fpn[-1]
+            if self.sam2.directly_add_no_mem_embed:
+                image_embed = image_embed + self.sam2.no_mem_embed.view(1, -1, 1, 1)
+            high_res_feats = []
+            if self.sam2.use_high_res_features_in_sam:
+                decoder = self.sam2.sam_mask_decoder
+                high_res_feats = [decoder.conv_s0(fpn[0]), decoder.conv_s1(fpn[1])]
         return dict(image_embed=image_embed, high_res_feats=high_res_feats)
+
+    def _autocast(self, device):
+        """Autocast to the weights' dtype when they are bf16/fp16: SAM2 builds float32 grids and positional
+        encodings inside its modules, which would meet half-precision weights (e.g. under DeepSpeed bf16)."""
+        dtype = self.text_to_prompt[0].weight.dtype
+        if dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast(device_type=device.type, dtype=dtype)
+        return contextlib.nullcontext()
 
     def zero_with_trainable_params(self, reference: torch.Tensor) -> torch.Tensor:
         """0 times every trainable parameter, so each call reaches the same parameters (DDP/ZeRO)."""
@@ -162,6 +172,11 @@ class SAM2GroundingHead(nn.Module):
         if len(seg_embeddings_per_image) != num_images or len(output_sizes) != num_images:
             raise ValueError(f'got features for {num_images} images but {len(seg_embeddings_per_image)} '
                              f'[SEG] embedding groups and {len(output_sizes)} output sizes')
+        with self._autocast(image_embed.device):
+            return self._decode(image_features, seg_embeddings_per_image, output_sizes)
+
+    def _decode(self, image_features, seg_embeddings_per_image, output_sizes):
+        image_embed = image_features['image_embed']
         zero = self.zero_with_trainable_params(image_embed)
         pe = self.sam2.sam_prompt_encoder.get_dense_pe()
         _, no_mask_dense = self.sam2.sam_prompt_encoder(points=None, boxes=None, masks=None)
