@@ -86,7 +86,7 @@ def main():
     batches = [b['data'] for b in loader]
     tiles = sum(int(b['pixel_values'].shape[0]) for b in batches) / len(batches)
     print(f'{args.config}: batch {cfg.train_dataloader.batch_size}, {len(batches)} batches, {tiles:.1f} ViT tiles '
-          f'per batch, SAM2 image size {cfg.model.grounding_head.hydra_overrides}')
+          f'per batch, {args.steps} timed steps per variant')
     variants = []
     without = copy.deepcopy(cfg.model)
     without.pop('grounding_head')
@@ -100,9 +100,11 @@ def main():
     baseline = None
     for name, model_cfg in variants:
         model = MODELS.build(model_cfg).train()
+        if model.grounding_head is not None:
+            name += f' ({model.grounding_head.image_size} px)'
         seconds, timer = time_steps(model, batches, args.steps, args.warmup)
         baseline = baseline or seconds
-        line = f'{name:48s} {seconds:.4f} s/step ({seconds / baseline:.2f}x)'
+        line = f'{name:58s} {seconds:.4f} s/step ({seconds / baseline:.2f}x)'
         if timer is not None:
             share = timer.seconds / args.steps / seconds
             line += f', SAM2 image encoder {timer.seconds / args.steps:.4f} s/step = {100 * share:.1f}% of the step'
