@@ -5,6 +5,8 @@ Batch: 4 per GPU x 4 accumulation steps x 8 GPUs = 128 sequences per optimizer s
 the product at 128 (e.g. 4 GPUs: ``--cfg-options optim_wrapper.accumulative_counts=8
 train_dataloader.sampler.per_device_batch_size=32``). AdamW, lr 4e-5, 3 % warm-up then cosine, clipping at 1,
 sequences of at most 4096 tokens, length-grouped sampling on real sample lengths.
+Loader settings: ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
+``configs/_base_/schedules/adamw_cosine_4b_1e.py``.
 
 Stage 2 (``..._stage2_rgb_temporal.py``) starts from this stage's last checkpoint; stage 3 from stage 2's.
 Data paths: ``data_paths`` below (layout in README.md, section "EarthDial stages").
@@ -21,9 +23,9 @@ from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConvers
                                                     NormalizeImage, PackInputs, RandomFlip, ScaleBands, TileGroups)
 
 with read_base():
+    from .._base_.datasets.eo_instruction_mix import *  # noqa: F401,F403
     from .._base_.models.internvl2_4b import *  # noqa: F401,F403
-    from .._base_.runtime.default_runtime import *  # noqa: F401,F403
-    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_cosine_4b_1e import *  # noqa: F401,F403
 
 # Record files as written by tools/data/convert_captions.py (one record per caption), relative to the repository
 # root; image paths inside each file are relative to its data_root.
@@ -32,16 +34,7 @@ data_paths = dict(
     nwpu_captions=dict(data_root='data/nwpu_captions', data_file='nwpu_captions_train.json'),
 )
 
-max_length = 4096
-min_tiles = 1
-max_tiles = 6
-use_thumbnail = True
 batch_size = 4
-accumulative_counts = 4
-num_workers = 4
-skip_bad_records = False
-imagenet_mean = [0.485, 0.456, 0.406]
-imagenet_std = [0.229, 0.224, 0.225]
 
 encode = dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
               max_length=max_length, group_fusion=group_fusion, date_fusion=date_fusion,
@@ -84,10 +77,3 @@ train_dataloader = dict(
                  per_device_batch_size=batch_size * accumulative_counts),
     collate_fn=dict(type=earthmind_collate_fn),
 )
-
-lr = 4e-5
-max_epochs = 1
-optim_wrapper['optimizer']['lr'] = lr
-optim_wrapper['accumulative_counts'] = accumulative_counts
-train_cfg['max_epochs'] = max_epochs
-default_hooks['checkpoint'].update(interval=2000, max_keep_ckpts=1)

@@ -13,7 +13,7 @@ from xtuner.dataset import ConcatDataset
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 
 with read_base():
-    from .earthdial_internvl2_4b_8xb4_1e_stage1_pairs import *  # noqa: F401,F403
+    from .._base_.schedules.earthdial_frozen_vit_stage import *  # noqa: F401,F403
 
 stage1_work_dir = 'work_dirs/earthdial_internvl2_4b_8xb4_1e_stage1_pairs'
 load_from = stage1_work_dir
@@ -25,10 +25,6 @@ data_paths = dict(
     temporal=dict(data_root='data/levir_cc', data_file='levir_cc_train.json'),
 )
 
-model['freeze_vision_encoder'] = True
-# The ViT trained in stage 1 is frozen here: keep it in this stage's checkpoints (DeepSpeed leaves frozen weights
-# out by default), so the next stage and the exported model get stage 1's ViT, not InternVL2-4B's.
-save_frozen_parameters = True
 train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
     dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline, **common),
     dict(type=EarthMindConversationDataset, **data_paths['temporal'], pipeline=multisensor_pipeline,

@@ -7,7 +7,9 @@ referring expressions, ``[SEG]`` -> SAM2 masks) and region captioning (``<vp>`` 
 drawn with length-grouped sampling on each sample's real token length (image tokens included).
 
 Batch: 2 per GPU x 4 accumulation steps x 8 GPUs = 64 sequences per optimizer step (Sa2VA's setting);
-AdamW, lr 4e-5, 3 % warm-up then cosine, gradient clipping at 1.
+AdamW, lr 4e-5, 3 % warm-up then cosine, gradient clipping at 1. Loader settings (length 4096, 1-6 tiles +
+thumbnail): ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
+``configs/_base_/schedules/adamw_cosine_4b_1e.py``.
 
 Every weight and data path is set at the top of this file (weights) and in ``data_paths`` (data); the folder
 layout the converters in ``tools/data/`` write is described in README.md (section "EarthMind SFT").
@@ -26,9 +28,9 @@ from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConvers
                                                     RandomFlip, ScaleBands, TileGroups)
 
 with read_base():
+    from .._base_.datasets.eo_instruction_mix import *  # noqa: F401,F403
     from .._base_.models.internvl2_5_4b_sam2_l import *  # noqa: F401,F403
-    from .._base_.runtime.default_runtime import *  # noqa: F401,F403
-    from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
+    from .._base_.schedules.adamw_cosine_4b_1e import *  # noqa: F401,F403
 
 # Record files as written by the converters (paths relative to the repository root, each file's image paths
 # relative to its data_root).
@@ -41,16 +43,7 @@ data_paths = dict(
     region_caption=dict(data_root='data/region_caption', data_file='region_caption_train.json'),
 )
 
-max_length = 4096
-min_tiles = 1
-max_tiles = 6
-use_thumbnail = True
 batch_size = 2
-accumulative_counts = 4
-num_workers = 4
-skip_bad_records = False
-imagenet_mean = [0.485, 0.456, 0.406]
-imagenet_std = [0.229, 0.224, 0.225]
 
 encode = dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
               max_length=max_length, group_fusion=group_fusion, date_fusion=date_fusion,
@@ -113,10 +106,3 @@ train_dataloader = dict(
                  per_device_batch_size=batch_size * accumulative_counts),
     collate_fn=dict(type=earthmind_collate_fn),
 )
-
-lr = 4e-5
-max_epochs = 1
-optim_wrapper['optimizer']['lr'] = lr
-optim_wrapper['accumulative_counts'] = accumulative_counts
-train_cfg['max_epochs'] = max_epochs
-default_hooks['checkpoint'].update(interval=2000, max_keep_ckpts=1)

@@ -4,28 +4,19 @@ Weights are read from the local InternVL2-4B folder named in ``internvl_path`` (
 shards, tokenizer files) by key mapping with :func:`load_internvl_checkpoint` (the folder's remote code is never
 run). All parameters are trainable here; the stage recipes freeze what they do not train. Non-RGB bands reach the
 RGB ViT three at a time (band groups) and are fused per token by the model (``group_fusion``). Weights in bf16.
-Tiles of 448 px, 14 px patches, pixel shuffle 0.5 -> 256 LLM tokens per tile.
+Tiles of 448 px, 14 px patches, pixel shuffle 0.5 -> 256 LLM tokens per tile (``internvl_4b_common.py``).
 """
+from mmengine.config import read_base
 from transformers import AutoTokenizer
 
-from projects.earthmind.models.earthmind_model import EarthMindModel
 from projects.earthmind.models.internvl_checkpoint import load_internvl_checkpoint
+
+with read_base():
+    from .internvl_4b_common import *  # noqa: F401,F403
 
 internvl_path = 'pretrained/InternVL2-4B'
 
 chat_template = 'phi3_chat'
-image_size = 448
-patch_size = 14
-downsample_ratio = 0.5
-tokens_per_tile = int((image_size // patch_size)**2 * downsample_ratio**2)
-torch_dtype = 'bfloat16'
-
-# Band groups and their fusion, shared by the data pipeline and the model (the sensor registry's default vocabulary).
-band_group_vocab = ['rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal', 'hyperspectral']
-group_modalities = dict(rgb='optical', rededge='optical', nir='optical', swir_coastal='optical', sar='sar',
-                        nir_swir='optical', nir_rg='optical', thermal='optical', hyperspectral='optical')
-group_fusion = 'attention'
-date_fusion = 'concat'
 max_dates = 4
 # One ``<sensor:NAME>`` token per registered sensor (``sensors.sensor_special_tokens()``), same order everywhere.
 extra_special_tokens = [
@@ -35,24 +26,14 @@ extra_special_tokens = [
 
 tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=internvl_path)
 
-model = dict(
-    type=EarthMindModel,
+model.update(
     tokenizer=tokenizer,
     pretrained_internvl=dict(type=load_internvl_checkpoint, folder=internvl_path, attn_implementation='sdpa',
                              torch_dtype=torch_dtype, drop_path_rate=0.0),
-    downsample_ratio=downsample_ratio,
-    select_layer=-1,
     freeze_vision_encoder=False,
     freeze_llm=False,
     freeze_projector=False,
     freeze_fusion=False,
-    gradient_checkpointing=True,
-    band_group_vocab=band_group_vocab,
-    group_modalities=group_modalities,
-    group_fusion=group_fusion,
-    date_fusion=date_fusion,
     max_dates=max_dates,
     extra_special_tokens=extra_special_tokens,
-    torch_dtype=torch_dtype,
-    generation_cfg=dict(max_new_tokens=512),
 )

@@ -9,32 +9,23 @@ Weights are read from local files named in the two variables below (nothing is d
 Trainable: LoRA on every linear layer of the LLM (r 128, alpha 256), the LLM's input embeddings and output head
 (new special tokens), the projector (``mlp1``), the band fusion, SAM2's mask decoder and the ``[SEG]`` projection.
 Frozen: InternViT and SAM2's image encoder, prompt encoder and memory modules. Weights in bf16.
-Tiles of 448 px, 14 px patches, pixel shuffle 0.5 -> 256 LLM tokens per tile.
+Tiles of 448 px, 14 px patches, pixel shuffle 0.5 -> 256 LLM tokens per tile (``internvl_4b_common.py``).
 """
+from mmengine.config import read_base
 from peft import LoraConfig
 from transformers import AutoTokenizer
 
-from projects.earthmind.models.earthmind_model import EarthMindModel
 from projects.earthmind.models.internvl_checkpoint import load_internvl_checkpoint
 from projects.earthmind.models.mask_losses import MaskLoss
 from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
+
+with read_base():
+    from .internvl_4b_common import *  # noqa: F401,F403
 
 internvl_path = 'pretrained/InternVL2_5-4B'
 sam2_path = 'pretrained/sam2.1_hiera_large.pt'
 
 chat_template = 'qwen2_chat'  # InternVL2.5's "internvl2_5" template is Qwen2.5's ChatML layout
-image_size = 448
-patch_size = 14
-downsample_ratio = 0.5
-tokens_per_tile = int((image_size // patch_size)**2 * downsample_ratio**2)
-torch_dtype = 'bfloat16'
-
-# Band groups and their fusion, shared by the data pipeline and the model (the sensor registry's default vocabulary).
-band_group_vocab = ['rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal', 'hyperspectral']
-group_modalities = dict(rgb='optical', rededge='optical', nir='optical', swir_coastal='optical', sar='sar',
-                        nir_swir='optical', nir_rg='optical', thermal='optical', hyperspectral='optical')
-group_fusion = 'attention'
-date_fusion = 'concat'
 max_dates = 2
 # One ``<sensor:NAME>`` token per registered sensor (``sensors.sensor_special_tokens()``), then SEG_TOKEN and
 # VP_CONTEXT_TOKEN of ``projects/earthmind/utils/special_tokens.py``; the data pipeline adds the same list.
@@ -45,23 +36,15 @@ extra_special_tokens = [
 
 tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=internvl_path)
 
-model = dict(
-    type=EarthMindModel,
+model.update(
     tokenizer=tokenizer,
     pretrained_internvl=dict(type=load_internvl_checkpoint, folder=internvl_path, attn_implementation='sdpa',
                              torch_dtype=torch_dtype, drop_path_rate=0.0),
-    downsample_ratio=downsample_ratio,
-    select_layer=-1,
     freeze_vision_encoder=True,
     freeze_projector=False,
     freeze_fusion=False,
     llm_lora=dict(type=LoraConfig, r=128, lora_alpha=256, lora_dropout=0.05, bias='none', task_type='CAUSAL_LM',
                   target_modules=None, modules_to_save=['embed_tokens', 'lm_head']),
-    gradient_checkpointing=True,
-    band_group_vocab=band_group_vocab,
-    group_modalities=group_modalities,
-    group_fusion=group_fusion,
-    date_fusion=date_fusion,
     max_dates=max_dates,
     extra_special_tokens=extra_special_tokens,
     grounding_head=dict(
@@ -72,6 +55,4 @@ model = dict(
         freeze_image_encoder=True,
         train_mask_decoder=True),
     mask_loss=dict(type=MaskLoss, bce_weight=2.0, dice_weight=0.5),
-    torch_dtype=torch_dtype,
-    generation_cfg=dict(max_new_tokens=512),
 )
