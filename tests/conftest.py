@@ -19,3 +19,14 @@ def real_data_dir():
     if not osp.isdir(REAL_DATA_DIR):
         pytest.skip(f'real rasters not found at {REAL_DATA_DIR} (shared/data/real beside the checkout)')
     return REAL_DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Undo the mmengine default scope that an in-process ``Runner`` sets, so registry lookups by name in later
+    tests are not sent to another scope's registry."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
