@@ -131,7 +131,8 @@ def test_held_out_metrics_and_exported_masks(trained, tmp_path, monkeypatch):
     assert metrics['refseg/num_samples'] == len(predictions) == 8
     assert all(len(p['masks']) == p['prediction'].count('[SEG]') for p in predictions)
     # No threshold held out: 24 training images do not teach the tiny LLM to copy the asked colours into its answer
-    # (measured gIoU 0.26: half the answers name another square), which is the language side, not the masks.
+    # (measured gIoU 0.07-0.26 with different sample orders: most answers name another square), which is the
+    # language side, not the masks.
     assert 0 <= metrics['refseg/giou'] <= 1 and 'refseg/ciou' in metrics
 
     from tests.hf.test_export import load_exported

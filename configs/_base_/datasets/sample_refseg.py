@@ -9,7 +9,7 @@ before normalisation. ``[SEG]`` and ``<VP_CONTEXT>`` are added to ``extra_specia
 same settings. Recipes add the grounding head to ``model`` and a schedule.
 """
 from mmengine.config import read_base
-from mmengine.dataset import DefaultSampler
+from mmengine.dataset import InfiniteSampler
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
@@ -67,6 +67,8 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,
     dataset=train_dataset,
-    sampler=dict(type=DefaultSampler, shuffle=True),
+    # Never-ending shuffled stream: with epoch-sized loaders the iteration-based loop sleeps 2 s at every restart
+    # (mmengine), which is most of the time on this 24-record set.
+    sampler=dict(type=InfiniteSampler, shuffle=True),
     collate_fn=dict(type=earthmind_collate_fn),
 )

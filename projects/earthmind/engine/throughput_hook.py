@@ -21,8 +21,9 @@ class ThroughputHook(Hook):
     interval (for the first, from the start of its first iteration) to the end of the interval's last iteration,
     data loading included, without synchronising the device: figures hold over an interval, not per iteration.
 
-    Everything is read from the CPU batch the data loader gives; a ``grounding_head`` submodule's forward is
-    measured with ``FlopCounterMode`` during each step.
+    Everything is read from the CPU batch the data loader gives. A ``grounding_head`` submodule's forward is
+    measured with ``FlopCounterMode`` on the first iteration of each interval only (counting slows the step), and
+    that figure stands for every iteration of the interval.
 
     Args:
         interval (int | None): Iterations per figure; None = the ``LoggerHook``'s interval.
@@ -35,6 +36,7 @@ class ThroughputHook(Hook):
         self.interval = interval
         self.peak_tflops = peak_tflops
         self._model = self._peak = self._meter = self._start = None
+        self._grounding_flops = 0
         self._reset()
 
     def _reset(self, start=None):
@@ -54,20 +56,19 @@ class ThroughputHook(Hook):
         if self._start is None:
             self._start = time.perf_counter()
         head = getattr(self._model, 'grounding_head', None)
-        if head is not None:
+        if head is not None and runner.iter % self.interval == 0:
             self._meter = ForwardFlopMeter(head).__enter__()
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        grounding = 0
         if self._meter is not None:
             self._meter.__exit__(None, None, None)
-            grounding, self._meter = self._meter.flops, None
+            self._grounding_flops, self._meter = self._meter.flops, None
         data = data_batch['data']
         lengths = batch_sequence_lengths(data)
         self._tokens += sum(lengths)
         self._samples += len(lengths)
         self._positions += data['input_ids'].numel()
-        self._flops += train_step_flops(self._model, data, grounding).total
+        self._flops += train_step_flops(self._model, data, self._grounding_flops).total
         if not self.every_n_train_iters(runner, self.interval) and not self.is_last_train_iter(runner):
             return
         seconds = time.perf_counter() - self._start
