@@ -13,9 +13,10 @@ import argparse
 import os
 import re
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from projects.earthmind.datasets.sample_rendering import render_sample
+from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.datasets.transforms import NormalizeImage, PackInputs
 from projects.earthmind.registry import DATASETS
 
@@ -33,11 +34,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not os.path.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     key = f'{args.split}_dataloader'
     if cfg.get(key) is None:
         raise ValueError(f'{args.config} has no {key}')

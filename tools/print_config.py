@@ -3,9 +3,10 @@
 Usage: python tools/print_config.py CONFIG [--cfg-options key=value ...]
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+
+from projects.earthmind.engine.config_file import load_config
 
 
 def parse_args(argv=None):
@@ -17,11 +18,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not os.path.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     print(cfg.pretty_text)
 
 

@@ -18,7 +18,6 @@ COCO image's size with :func:`decode_mask`; references that fail are rejected wi
 reason. The legacy ``refs(unc).p`` pickle of the RefCOCO toolkit is read only with
 ``allow_legacy_pickle=True``, because unpickling a file runs code from it.
 """
-import json
 import logging
 import os
 import pickle
@@ -33,6 +32,7 @@ from projects.earthmind.registry import DATASETS
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER, SEG_TOKEN
 
 from .conversation_dataset import EarthMindConversationDataset
+from .converters.conversion import load_json
 from .segmentation_masks import decode_mask, encode_rle
 
 DEFAULT_QUESTION = f'{IMAGE_PLACEHOLDER}\nPlease segment {{expression}}.'
@@ -47,16 +47,6 @@ ANNOTATION_IMAGE_MISMATCH = 'annotation of another image'
 INVALID_MASK = 'invalid mask'
 MALFORMED_REF = 'malformed reference'
 EMPTY_EXPRESSION = 'empty expression'
-
-
-def _load_json(path, what):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{path}: not valid JSON ({err})') from err
 
 
 def load_refs(path, allow_legacy_pickle=False):
@@ -86,7 +76,7 @@ def load_refs(path, allow_legacy_pickle=False):
         with open(path, 'rb') as f:
             refs = pickle.load(f)  # noqa: S301 - opt-in above
     else:
-        refs = _load_json(path, 'referring expressions')
+        refs = load_json(path, 'referring expressions')
     if not isinstance(refs, list):
         raise ValueError(f'{path}: expected a list of references, got {type(refs).__name__}')
     return refs
@@ -216,7 +206,7 @@ def convert_coco_refs(instances_file, refs_file, split=None, image_prefix='', qu
     Returns:
         tuple[list[dict], list[tuple[int, str, str]], int]: As :func:`coco_refs_to_records`.
     """
-    instances = _load_json(os.fspath(instances_file), 'COCO instances file')
+    instances = load_json(os.fspath(instances_file), 'COCO instances file')
     refs = load_refs(refs_file, allow_legacy_pickle)
     return coco_refs_to_records(instances, refs, split, image_prefix, question_template, answer_template,
                                 name=os.fspath(refs_file))
