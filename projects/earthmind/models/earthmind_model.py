@@ -90,6 +90,11 @@ def _sample_name(meta, index):
     return f'sample {index}'
 
 
+def _tile_grids(meta, batch):
+    """``meta[b]['tile_grid']`` of each sample (None where the batch has no meta or the sample no grid)."""
+    return [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(batch)]
+
+
 @MODELS.register_module()
 class EarthMindModel(BaseModel):
     """InternVL-style multimodal LLM for Earth observation.
@@ -474,7 +479,7 @@ class EarthMindModel(BaseModel):
             visual = self.encode_visual(pixel_values, layout, group_ids, date_offsets, meta)
             embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), visual.to(embeds.dtype))
         names = [_sample_name(meta, b) for b in range(batch)]
-        tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(batch)]
+        tile_grids = _tile_grids(meta, batch)
         visual_per_sample = list(visual.split(self.visual_token_counts(layout)))
         if packed_lengths is None:
             return pool_region_prompts(embeds, input_ids, self.vp_token_id, visual_per_sample, region_masks,
@@ -643,7 +648,7 @@ class EarthMindModel(BaseModel):
             mask = attention['attention_mask']
             position_ids = (mask.cumsum(dim=1) - 1).clamp_min(0)
             image_positions = token_positions(input_ids, self.img_context_token_id)
-            tile_grids = [(meta[b] or {}).get('tile_grid') if meta is not None else None for b in range(len(names))]
+            tile_grids = _tile_grids(meta, len(names))
             for b, positions in enumerate(seg_positions):
                 if len(positions) and len(image_positions[b]) and tile_grids[b] is None:
                     raise ValueError(f'{names[b]}: the attention-prompting loss needs meta["tile_grid"]')

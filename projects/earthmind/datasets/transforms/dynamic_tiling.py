@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..tiling import choose_grid, dynamic_tile
+from ..tiling import dynamic_tile, tile_grid
 
 
 @TRANSFORMS.register_module()
@@ -38,9 +38,10 @@ class DynamicTiling(BaseTransform):
                            group_names=[], tile_grid=None)
         else:
             tiles = dynamic_tile(img, self.tile_size, self.min_tiles, self.max_tiles, self.use_thumbnail)
-            cols, rows = choose_grid(img.shape[-2], img.shape[-1], self.tile_size, self.min_tiles, self.max_tiles)
+            grid = tile_grid(img.shape[-2], img.shape[-1], self.tile_size, self.min_tiles, self.max_tiles,
+                             self.use_thumbnail)
             results.update(pixel_values=tiles, image_layout=(1, 1, tiles.shape[0]), group_names=['rgb'],
-                           tile_grid=(rows, cols, tiles.shape[0] > rows * cols))
+                           tile_grid=grid)
         return results
 
     def __repr__(self):

@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..tiling import choose_grid, dynamic_tile
+from ..tiling import dynamic_tile, tile_grid
 
 
 @TRANSFORMS.register_module()
@@ -47,8 +47,8 @@ class TileGroups(BaseTransform):
         tiles = tiles.reshape(count, dates, groups, 3, self.tile_size, self.tile_size).permute(1, 2, 0, 3, 4, 5)
         results['pixel_values'] = tiles.reshape(dates * groups * count, 3, self.tile_size, self.tile_size).contiguous()
         results['image_layout'] = (dates, groups, count)
-        cols, rows = choose_grid(height, width, self.tile_size, self.min_tiles, self.max_tiles)
-        results['tile_grid'] = (rows, cols, count > rows * cols)
+        results['tile_grid'] = tile_grid(height, width, self.tile_size, self.min_tiles, self.max_tiles,
+                                         self.use_thumbnail)
         return results
 
     def __repr__(self):
