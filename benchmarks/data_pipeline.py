@@ -35,7 +35,7 @@ from rasterio.windows import Window, bounds, from_bounds  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from projects.earthmind.datasets import EarthMindConversationDataset  # noqa: E402
-from projects.earthmind.datasets.sample_generator import make_sample_dataset  # noqa: E402
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset  # noqa: E402
 from projects.earthmind.datasets.sensors import get_sensor  # noqa: E402
 from projects.earthmind.datasets.transforms import (EncodeConversation, GroupBands, LoadMultiSensorImages,  # noqa: E402
                                                     NormalizeBands, PackInputs, RandomFlip, ScaleBands, TileGroups)

@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from projects.earthmind.datasets.tiling import num_tiles_for_shape  # noqa: E402
-from projects.earthmind.models.projector import tokens_per_tile  # noqa: E402
+from projects.earthmind.models.encoders.projector import tokens_per_tile  # noqa: E402
 from projects.earthmind.utils.visual_tokens import GROUP_FUSION_STRATEGIES, visual_token_count  # noqa: E402
 
 MODELS = {

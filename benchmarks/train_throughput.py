@@ -39,9 +39,9 @@ from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E40
 from projects.earthmind.engine.model_flops import (ForwardFlopMeter, batch_sequence_lengths,  # noqa: E402
                                                    device_peak_tflops, train_step_flops)
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
-from projects.earthmind.models.internvl_checkpoint import build_internvl_modules  # noqa: E402
+from projects.earthmind.models.checkpoints.internvl import build_internvl_modules  # noqa: E402
 
-# InternVL2.5-4B = InternViT-300M + Qwen2.5-3B-Instruct (published config values; see DESIGN.md section 4).
+# InternVL2.5-4B = InternViT-300M + Qwen2.5-3B-Instruct (values of the published config files).
 EARTHMIND_4B = dict(
     vision_config=dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                        image_size=448, patch_size=14, qkv_bias=True, qk_normalization=False, norm_type='layer_norm',

@@ -17,7 +17,6 @@ from mmengine.config import DictAction
 
 from projects.earthmind.datasets.sample_rendering import render_sample
 from projects.earthmind.engine.config_file import load_config
-from projects.earthmind.datasets.transforms import NormalizeImage, PackInputs
 from projects.earthmind.registry import DATASETS
 
 
@@ -42,15 +41,9 @@ def main(argv=None):
     out = args.out or os.path.join('work_dirs', os.path.splitext(os.path.basename(args.config))[0],
                                    f'browse_{args.split}')
     os.makedirs(out, exist_ok=True)
-    steps = dataset.pipeline.transforms
-    normalize = next((t for t in steps if isinstance(t, NormalizeImage)), None)
-    pack = next(t for t in steps if isinstance(t, PackInputs))
     for index in range(min(args.num, len(dataset))):
         sample = dataset[index]
-        names = [pack.band_group_vocab[i] for i in sample['group_ids'].tolist()]
-        picture, text = render_sample(sample, dataset.tokenizer, dataset.tiling,
-                                      normalize.mean if normalize else None, normalize.std if normalize else None,
-                                      names)
+        picture, text = render_sample(sample, dataset.processor)
         stem = os.path.join(out, f'{index:04d}_' + re.sub(r'[^\w.-]', '_', str(sample['meta'].get('id'))))
         if picture is not None:
             picture.save(stem + '.png')

@@ -1,4 +1,4 @@
-"""Per-band mean/std of a dataset with nodata masked, written as JSON for NormalizeBands(stats_file=...).
+"""Per-band mean/std of a dataset with nodata masked, written as JSON for the processor (band_stats=FILE).
 
 Usage:
     python tools/compute_band_stats.py multispectral_train.json --data-root data/sample \

@@ -11,8 +11,9 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
+from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 from projects.earthmind.hf.export import export_to_hf  # noqa: E402
 
@@ -30,9 +31,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     apply_stack_patches()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     try:
         export_to_hf(cfg, args.pth_model, args.save_path, max_shard_size=args.max_shard_size)
     except (RuntimeError, FileNotFoundError, ValueError) as err:

@@ -16,15 +16,16 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.config.lazy import LazyObject  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
-from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint  # noqa: E402
+from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint  # noqa: E402
 from projects.earthmind.evaluation.metrics_table import format_metrics_table  # noqa: E402
 
 TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
@@ -45,13 +46,9 @@ def parse_args():
 
 def build_config(args):
     """Load the config, apply the command line and the machine's facts, and check it can test."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config}')
     if not osp.exists(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     missing = [key for key in TEST_KEYS if cfg.get(key) is None]
     if missing:
         raise ValueError(f'{args.config} has no {", ".join(missing)}: a test config declares the test data, '

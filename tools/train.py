@@ -10,11 +10,12 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.earthmind.engine.checkpoint_chain import resolve_load_from  # noqa: E402
+from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device, use_deepspeed  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 
@@ -36,11 +37,7 @@ def parse_args():
 
 def build_config(args):
     """Load the config and apply the command line and the machine's facts."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -5,7 +5,7 @@ Batch: 4 per GPU x 4 accumulation steps x 8 GPUs = 128 sequences per optimizer s
 the product at 128 (e.g. 4 GPUs: ``--cfg-options optim_wrapper.accumulative_counts=8
 train_dataloader.sampler.per_device_batch_size=32``). AdamW, lr 4e-5, 3 % warm-up then cosine, clipping at 1,
 sequences of at most 4096 tokens, length-grouped sampling on real sample lengths.
-Loader settings: ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
+Loader settings and pipelines: ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
 ``configs/_base_/schedules/adamw_cosine_4b_1e.py``.
 
 Stage 2 (``..._stage2_rgb_temporal.py``) starts from this stage's last checkpoint; stage 3 from stage 2's.
@@ -18,9 +18,6 @@ from xtuner.dataset.samplers import LengthGroupedSampler
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
-from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
-                                                    LoadMultiSensorImages, LoadRasterImage, NormalizeBands,
-                                                    NormalizeImage, PackInputs, RandomFlip, ScaleBands, TileGroups)
 
 with read_base():
     from .._base_.datasets.eo_instruction_mix import *  # noqa: F401,F403
@@ -36,41 +33,14 @@ data_paths = dict(
 
 batch_size = 4
 
-encode = dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
-              max_length=max_length, group_fusion=group_fusion, date_fusion=date_fusion,
-              extra_special_tokens=extra_special_tokens)
-rgb_pipeline = [
-    dict(type=LoadRasterImage),
-    dict(type=NormalizeImage, mean=imagenet_mean, std=imagenet_std),
-    dict(type=DynamicTiling, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles,
-         use_thumbnail=use_thumbnail),
-    encode,
-    dict(type=PackInputs, band_group_vocab=band_group_vocab),
-]
-# Time series, multispectral and SAR records (``sensor`` + ``image`` / ``images``): raw bands, scaled per sensor.
-multisensor_pipeline = [
-    dict(type=LoadMultiSensorImages),
-    dict(type=ScaleBands),
-    dict(type=NormalizeBands),
-    dict(type=RandomFlip, prob=0.5),
-    dict(type=GroupBands),
-    dict(type=TileGroups, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail),
-    dict(encode, sensor_tokens=True),
-    dict(type=PackInputs, band_group_vocab=band_group_vocab),
-]
-
-# Arguments every dataset shares with its pipeline (the up-front length check must count what the pipeline makes).
-common = dict(tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile, tile_size=image_size,
-              min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail, max_length=max_length,
-              group_fusion=group_fusion, date_fusion=date_fusion, extra_special_tokens=extra_special_tokens,
-              skip_bad_records=skip_bad_records)
-
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,
     dataset=dict(type=ConcatDataset, datasets=[
-        dict(type=EarthMindConversationDataset, **data_paths['rsicd'], pipeline=rgb_pipeline, **common),
-        dict(type=EarthMindConversationDataset, **data_paths['nwpu_captions'], pipeline=rgb_pipeline, **common),
+        dict(type=EarthMindConversationDataset, **data_paths['rsicd'], pipeline=rgb_pipeline,
+             skip_bad_records=skip_bad_records),
+        dict(type=EarthMindConversationDataset, **data_paths['nwpu_captions'], pipeline=rgb_pipeline,
+             skip_bad_records=skip_bad_records),
     ]),
     # One accumulation group of similar lengths at a time, from the lengths the datasets computed up front.
     sampler=dict(type=LengthGroupedSampler, length_property='lengths',

@@ -13,7 +13,7 @@ from xtuner.dataset import ConcatDataset
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 
 with read_base():
-    from .._base_.schedules.earthdial_frozen_vit_stage import *  # noqa: F401,F403
+    from .earthdial_internvl2_4b_8xb4_1e_frozen_vit_base import *  # noqa: F401,F403
 
 stage1_work_dir = 'work_dirs/earthdial_internvl2_4b_8xb4_1e_stage1_pairs'
 load_from = stage1_work_dir
@@ -26,7 +26,8 @@ data_paths = dict(
 )
 
 train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
-    dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline, **common),
+    dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline,
+         skip_bad_records=skip_bad_records),
     dict(type=EarthMindConversationDataset, **data_paths['temporal'], pipeline=multisensor_pipeline,
-         sensor_tokens=True, **common),
+         skip_bad_records=skip_bad_records),
 ])

@@ -11,7 +11,7 @@ from xtuner.dataset import ConcatDataset
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 
 with read_base():
-    from .._base_.schedules.earthdial_frozen_vit_stage import *  # noqa: F401,F403
+    from .earthdial_internvl2_4b_8xb4_1e_frozen_vit_base import *  # noqa: F401,F403
 
 stage2_work_dir = 'work_dirs/earthdial_internvl2_4b_8xb4_1e_stage2_rgb_temporal'
 load_from = stage2_work_dir
@@ -25,7 +25,7 @@ data_paths = dict(
 
 train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
     dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
-         sensor_tokens=True, **common),
-    dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline, sensor_tokens=True,
-         **common),
+         skip_bad_records=skip_bad_records),
+    dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline,
+         skip_bad_records=skip_bad_records),
 ])

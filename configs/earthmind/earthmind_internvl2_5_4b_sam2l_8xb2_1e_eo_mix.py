@@ -8,10 +8,10 @@ drawn with length-grouped sampling on each sample's real token length (image tok
 
 Batch: 2 per GPU x 4 accumulation steps x 8 GPUs = 64 sequences per optimizer step (Sa2VA's setting);
 AdamW, lr 4e-5, 3 % warm-up then cosine, gradient clipping at 1. Loader settings (length 4096, 1-6 tiles +
-thumbnail): ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
+thumbnail): the model base's processor; pipelines: ``configs/_base_/datasets/eo_instruction_mix.py``; schedule:
 ``configs/_base_/schedules/adamw_cosine_4b_1e.py``.
 
-Every weight and data path is set at the top of this file (weights) and in ``data_paths`` (data); the folder
+Weight paths are set at the top of the model base, data paths in ``data_paths`` below; the folder
 layout the converters in ``tools/data/`` write is described in README.md (section "EarthMind SFT").
 Run: ``tools/dist.sh train configs/earthmind/earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py 8``.
 """
@@ -22,10 +22,6 @@ from xtuner.dataset.samplers import LengthGroupedSampler
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 from projects.earthmind.datasets.refseg_coco import ReferringSegmentationCocoDataset
-from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
-                                                    LoadMultiSensorImages, LoadRasterImage, LoadSegmentationMasks,
-                                                    MakeGroundingImage, NormalizeBands, NormalizeImage, PackInputs,
-                                                    RandomFlip, ScaleBands, TileGroups)
 
 with read_base():
     from .._base_.datasets.eo_instruction_mix import *  # noqa: F401,F403
@@ -45,56 +41,19 @@ data_paths = dict(
 
 batch_size = 2
 
-encode = dict(type=EncodeConversation, tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile,
-              max_length=max_length, group_fusion=group_fusion, date_fusion=date_fusion,
-              extra_special_tokens=extra_special_tokens)
-rgb_pipeline = [
-    dict(type=LoadRasterImage),
-    dict(type=NormalizeImage, mean=imagenet_mean, std=imagenet_std),
-    dict(type=DynamicTiling, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles,
-         use_thumbnail=use_thumbnail),
-    encode,
-    dict(type=PackInputs, band_group_vocab=band_group_vocab),
-]
-# Masks are decoded right after loading; the grounding image (0-1 RGB for SAM2) is taken before normalisation.
-segmentation_pipeline = [
-    dict(type=LoadRasterImage),
-    dict(type=LoadSegmentationMasks),
-    dict(type=MakeGroundingImage),
-    dict(type=NormalizeImage, mean=imagenet_mean, std=imagenet_std),
-    dict(type=DynamicTiling, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles,
-         use_thumbnail=use_thumbnail),
-    encode,
-    dict(type=PackInputs, band_group_vocab=band_group_vocab),
-]
-multisensor_pipeline = [
-    dict(type=LoadMultiSensorImages),
-    dict(type=ScaleBands),
-    dict(type=NormalizeBands),
-    dict(type=RandomFlip, prob=0.5),
-    dict(type=GroupBands),
-    dict(type=TileGroups, tile_size=image_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail),
-    dict(encode, sensor_tokens=True),
-    dict(type=PackInputs, band_group_vocab=band_group_vocab),
-]
-
-# Arguments every dataset shares with its pipeline (the up-front length check must count what the pipeline makes).
-common = dict(tokenizer=tokenizer, template=chat_template, tokens_per_tile=tokens_per_tile, tile_size=image_size,
-              min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail, max_length=max_length,
-              group_fusion=group_fusion, date_fusion=date_fusion, extra_special_tokens=extra_special_tokens,
-              skip_bad_records=skip_bad_records)
-
 train_dataset = dict(
     type=ConcatDataset,
     datasets=[
-        dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline, **common),
+        dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline,
+             skip_bad_records=skip_bad_records),
         dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline,
-             sensor_tokens=True, **common),
+             skip_bad_records=skip_bad_records),
         dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
-             sensor_tokens=True, **common),
-        dict(type=ReferringSegmentationCocoDataset, **data_paths['refseg'], pipeline=segmentation_pipeline, **common),
-        dict(type=EarthMindConversationDataset, **data_paths['region_caption'], pipeline=segmentation_pipeline,
-             **common),
+             skip_bad_records=skip_bad_records),
+        dict(type=ReferringSegmentationCocoDataset, **data_paths['refseg'], pipeline=rgb_segmentation_pipeline,
+             skip_bad_records=skip_bad_records),
+        dict(type=EarthMindConversationDataset, **data_paths['region_caption'], pipeline=rgb_segmentation_pipeline,
+             skip_bad_records=skip_bad_records),
     ])
 
 train_dataloader = dict(

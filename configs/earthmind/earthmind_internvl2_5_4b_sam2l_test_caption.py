@@ -1,6 +1,6 @@
 """Image captioning (RSICD test): BLEU-1..4, METEOR, ROUGE-L, CIDEr-D (pycocoevalcap, corpus level).
 
-Model, pipelines, loader and loop: ``configs/_base_/evaluation/internvl2_5_4b_test.py`` (the EarthMind SFT recipe).
+Model, pipelines, loader and loop: ``earthmind_internvl2_5_4b_sam2l_test_base.py`` (the EarthMind SFT recipe).
 Records: ``data/rsicd/rsicd_test.json`` (``tools/data/convert_captions.py --format karpathy --split test``;
 all reference captions in ``eval.captions``).
 Run: ``tools/dist.sh test configs/earthmind/earthmind_internvl2_5_4b_sam2l_test_caption.py 8 --checkpoint CKPT``.
@@ -10,10 +10,9 @@ from mmengine.config import read_base
 from projects.earthmind.evaluation import CaptionMetric
 
 with read_base():
-    from .._base_.evaluation.internvl2_5_4b_test import *  # noqa: F401,F403
+    from .earthmind_internvl2_5_4b_sam2l_test_base import *  # noqa: F401,F403
 
 test_data = dict(data_root='data/rsicd', data_file='rsicd_test.json')
-test_dataset = dict(type=EarthMindConversationDataset, **test_data, pipeline=rgb_pipeline, **common)
-test_dataloader['dataset'] = test_dataset
+test_dataloader['dataset'] = dict(type=EarthMindConversationDataset, **test_data, pipeline=rgb_pipeline)
 test_evaluator = [dict(type=CaptionMetric)]
 model['generation_cfg'] = dict(max_new_tokens=64)

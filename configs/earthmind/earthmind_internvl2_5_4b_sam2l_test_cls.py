@@ -1,6 +1,6 @@
 """Scene classification (AID, 30 classes): accuracy after answer normalisation, share of answers matching no class.
 
-Model, pipelines, loader and loop: ``configs/_base_/evaluation/internvl2_5_4b_test.py`` (the EarthMind SFT recipe).
+Model, pipelines, loader and loop: ``earthmind_internvl2_5_4b_sam2l_test_base.py`` (the EarthMind SFT recipe).
 Records: ``data/aid/aid_test.json`` (data/README.md format; the question lists the classes, the answer is the
 class name).
 Run: ``tools/dist.sh test configs/earthmind/earthmind_internvl2_5_4b_sam2l_test_cls.py 8 --checkpoint CKPT``.
@@ -10,7 +10,7 @@ from mmengine.config import read_base
 from projects.earthmind.evaluation import SceneClassificationMetric
 
 with read_base():
-    from .._base_.evaluation.internvl2_5_4b_test import *  # noqa: F401,F403
+    from .earthmind_internvl2_5_4b_sam2l_test_base import *  # noqa: F401,F403
 
 aid_classes = [
     'airport', 'bare land', 'baseball field', 'beach', 'bridge', 'center', 'church', 'commercial',
@@ -19,7 +19,6 @@ aid_classes = [
     'sparse residential', 'square', 'stadium', 'storage tanks', 'viaduct'
 ]
 test_data = dict(data_root='data/aid', data_file='aid_test.json')
-test_dataset = dict(type=EarthMindConversationDataset, **test_data, pipeline=rgb_pipeline, **common)
-test_dataloader['dataset'] = test_dataset
+test_dataloader['dataset'] = dict(type=EarthMindConversationDataset, **test_data, pipeline=rgb_pipeline)
 test_evaluator = [dict(type=SceneClassificationMetric, classes=aid_classes)]
 model['generation_cfg'] = dict(max_new_tokens=16)

@@ -1,6 +1,6 @@
 """Referring segmentation (RRSIS-D test): gIoU, cIoU (foreground only) and Prec@0.5..0.9 of the [SEG] masks.
 
-Model, pipelines, loader and loop: ``configs/_base_/evaluation/internvl2_5_4b_test.py`` (the EarthMind SFT recipe).
+Model, pipelines, loader and loop: ``earthmind_internvl2_5_4b_sam2l_test_base.py`` (the EarthMind SFT recipe).
 Data: the COCO instances and referring expressions of the SFT recipe (``data/rrsisd``), ``split='test'``.
 The metric reads the target from ``meta['eval']['mask']``, which ``ReferringSegmentationCocoDataset`` fills with the
 referred annotations' mask.
@@ -12,10 +12,9 @@ from projects.earthmind.datasets.refseg_coco import ReferringSegmentationCocoDat
 from projects.earthmind.evaluation import ReferringSegmentationMetric
 
 with read_base():
-    from .._base_.evaluation.internvl2_5_4b_test import *  # noqa: F401,F403
+    from .earthmind_internvl2_5_4b_sam2l_test_base import *  # noqa: F401,F403
 
 test_data = dict(data_paths['refseg'], split='test')
-test_dataset = dict(type=ReferringSegmentationCocoDataset, **test_data, pipeline=segmentation_pipeline, **common)
-test_dataloader['dataset'] = test_dataset
+test_dataloader['dataset'] = dict(type=ReferringSegmentationCocoDataset, **test_data, pipeline=rgb_segmentation_pipeline)
 test_evaluator = [dict(type=ReferringSegmentationMetric)]
 model['generation_cfg'] = dict(max_new_tokens=32)

@@ -18,8 +18,8 @@ from projects.earthmind.datasets.packed_collate import earthmind_packed_collate_
 with read_base():
     from .earthmind_tiny_1xb8_30e_sample_cls import *  # noqa: F401,F403
 
-# Longest packed row: 2 x max_length, so a batch of 8 samples (52-68 tokens) fits in one row.
-pack_max_length = 2 * max_length
+# Longest packed row, at least the processor's max_length: a batch of 8 samples (52-68 tokens) fits in one row.
+pack_max_length = 512
 
 train_dataloader['collate_fn'] = dict(type=earthmind_packed_collate_fn, pack_max_length=pack_max_length)
 model['loss_reduction'] = 'sample'

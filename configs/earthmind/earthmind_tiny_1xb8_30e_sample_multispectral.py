@@ -8,6 +8,7 @@ from mmengine.config import read_base
 
 with read_base():
     from .._base_.datasets.sample_multisensor import *  # noqa: F401,F403
+    from .._base_.models.earthmind_tiny import *  # noqa: F401,F403
     from .._base_.runtime.default_runtime import *  # noqa: F401,F403
     from .._base_.schedules.tiny_from_scratch_30e import *  # noqa: F401,F403
 

@@ -4,6 +4,4 @@ from mmengine.config import read_base
 with read_base():
     from .earthmind_tiny_1xb8_30e_sample_multispectral import *  # noqa: F401,F403
 
-rgb_bands = ['B04', 'B03', 'B02']
-train_dataloader['dataset']['pipeline'][0]['bands'] = dict(sentinel2_l2a=rgb_bands)
-train_dataloader['dataset']['pipeline'][4]['groups'] = dict(sentinel2_l2a=[('rgb', rgb_bands)])
+model['processor']['band_groups'] = dict(sentinel2_l2a=[('rgb', ['B04', 'B03', 'B02'])])

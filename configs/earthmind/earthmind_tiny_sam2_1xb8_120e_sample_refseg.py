@@ -12,13 +12,12 @@ from mmengine.config import read_base
 
 with read_base():
     from .._base_.datasets.sample_refseg import *  # noqa: F401,F403
-    from .._base_.models.sam2_tiny_grounding import *  # noqa: F401,F403
+    from .._base_.models.earthmind_tiny_sam2 import *  # noqa: F401,F403
     from .._base_.runtime.default_runtime import *  # noqa: F401,F403
     from .._base_.schedules.tiny_from_scratch_30e import *  # noqa: F401,F403
 
 max_epochs = 120
-grounding_head['freeze_image_encoder'] = False
-model.update(grounding_head=grounding_head, mask_loss=mask_loss)
+model['grounding_head']['freeze_image_encoder'] = False
 
 param_scheduler[0]['end'] = warmup_ratio * max_epochs
 param_scheduler[1]['begin'] = warmup_ratio * max_epochs

@@ -13,11 +13,11 @@ from projects.earthmind.evaluation import ReferringSegmentationMetric
 
 with read_base():
     from .._base_.datasets.sample_refseg import *  # noqa: F401,F403
-    from .._base_.models.sam2_tiny_grounding import *  # noqa: F401,F403
+    from .._base_.models.earthmind_tiny_sam2 import *  # noqa: F401,F403
     from .._base_.runtime.default_runtime import *  # noqa: F401,F403
     from .._base_.schedules.adamw_cosine import *  # noqa: F401,F403
 
-model.update(grounding_head=grounding_head, mask_loss=mask_loss, generation_cfg=dict(max_new_tokens=24))
+model.update(generation_cfg=dict(max_new_tokens=24))
 test_dataloader = dict(
     batch_size=1,
     num_workers=num_workers,

@@ -15,11 +15,7 @@ from projects.earthmind.evaluation import SceneClassificationMetric
 with read_base():
     from .earthmind_tiny_1xb8_30e_sample_multispectral import *  # noqa: F401,F403
 
-train_steps = train_dataloader['dataset']['pipeline']
-# Every step but RandomFlip (index 3), in order.
-test_pipeline = train_steps[:3] + train_steps[4:]
-test_dataset = train_dataloader['dataset'].copy()
-test_dataset.update(data_file='multispectral_val.json', pipeline=test_pipeline)
+test_dataset = dict(train_dataset, data_file='multispectral_val.json', pipeline=multisensor_test_pipeline)
 test_dataloader = dict(
     batch_size=1,
     num_workers=num_workers,

@@ -1,7 +1,7 @@
 """Fixtures of the recipe tests: the generated sample dataset (with its tokenizer) and the stack's fixes."""
 import pytest
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 
 

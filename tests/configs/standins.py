@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from transformers import AutoTokenizer
 
-from projects.earthmind.models.internvl_checkpoint import build_internvl_modules
+from projects.earthmind.models.checkpoints.internvl import build_internvl_modules
 from tests.models.internvl_folder import write_internvl_folder
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -1,4 +1,4 @@
-"""The published recipes build at their real sizes on the meta device; parameter counts against DESIGN.md 4.
+"""The published recipes build at their real sizes on the meta device; parameter counts against the model cards.
 
 InternVL folders are not available here, so the recipe's ``pretrained_internvl`` loader is swapped for one with
 the same signature that builds the parts from a ``config.json``-only folder holding the published architecture
@@ -14,8 +14,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
-from projects.earthmind.models.internvl_checkpoint import CONFIG_FILE, build_internvl_modules, read_json
-from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
+from projects.earthmind.models.checkpoints.internvl import CONFIG_FILE, build_internvl_modules, read_json
+from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
 from tests.models.test_param_counts import INTERNVIT_300M, PHI3_MINI, QWEN25_3B_INSTRUCT
 
 from .standins import REPO_ROOT

@@ -2,7 +2,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 
 TILING = dict(tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)
 TOKENS_PER_TILE = 4

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import rasterio
 
-from projects.earthmind.datasets.multisensor_samples import CHANGE_ANSWERS, SPECTRAL_CLASSES
+from projects.earthmind.datasets.synthetic.multisensor_samples import CHANGE_ANSWERS, SPECTRAL_CLASSES
 from projects.earthmind.datasets.sensors import get_sensor
 
 S2_BANDS = list(get_sensor('sentinel2_l2a').band_names)

@@ -16,8 +16,8 @@ from projects.earthmind.datasets.refseg_coco import (ANNOTATION_IMAGE_MISMATCH, 
                                                      UNKNOWN_ANNOTATION, UNKNOWN_IMAGE,
                                                      ReferringSegmentationCocoDataset, coco_refs_to_records,
                                                      convert_coco_refs, load_refs)
-from projects.earthmind.datasets.segmentation_masks import decode_mask
-from projects.earthmind.evaluation.referring_segmentation import decode_target_mask
+from projects.earthmind.structures.mask_codec import decode_mask
+from projects.earthmind.structures.mask_codec import decode_rle
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
                                                     LoadSegmentationMasks, MakeGroundingImage, NormalizeImage,
                                                     PackInputs)
@@ -100,7 +100,7 @@ def test_conversion_makes_one_record_per_expression_and_rejects_with_reasons():
         assert record['conversations'][1]['value'] == 'Sure, it is [SEG].' and len(record['masks']) == 1
         np.testing.assert_array_equal(decode_mask(record['masks'][0], H, W), EXPECTED_MASKS[record['id']])
         # The metric's target is the same mask, as an RLE.
-        np.testing.assert_array_equal(decode_target_mask(record['eval']['mask']), EXPECTED_MASKS[record['id']])
+        np.testing.assert_array_equal(decode_rle(record['eval']['mask']), EXPECTED_MASKS[record['id']])
     assert records[1]['conversations'][0]['value'] == '<image>\nPlease segment the small roof.'
     assert records[0]['masks'][0] == [[2, 2, 10, 2, 10, 8, 2, 8]]  # kept as given
     assert records[2]['masks'][0] == [20, 10, 26, 10, 26, 14, 20, 14]

@@ -8,8 +8,8 @@ import numpy as np
 import rasterio
 from transformers import AutoTokenizer
 
-from projects.earthmind.datasets.multisensor_samples import CONTROL_FILES, TASKS
-from projects.earthmind.datasets.sample_generator import CLASSES, CRS, make_sample_dataset
+from projects.earthmind.datasets.synthetic.multisensor_samples import CONTROL_FILES, TASKS
+from projects.earthmind.datasets.synthetic.sample_generator import CLASSES, CRS, make_sample_dataset
 from projects.earthmind.datasets.tiling import num_tiles_for_shape
 from projects.earthmind.utils.special_tokens import EARTHMIND_SPECIAL_TOKENS
 

@@ -10,8 +10,8 @@ from rasterio.transform import Affine
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation import encode_conversation
 from projects.earthmind.datasets.conversation_dataset import INVALID_MASKS, EarthMindConversationDataset
-from projects.earthmind.datasets.refseg_samples import COLOURS
-from projects.earthmind.datasets.segmentation_masks import decode_mask, encode_rle
+from projects.earthmind.datasets.synthetic.refseg_samples import COLOURS
+from projects.earthmind.structures.mask_codec import decode_mask, encode_rle
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
                                                     LoadMultiSensorImages, LoadRasterImage, LoadSegmentationMasks,
                                                     MakeGroundingImage, NormalizeBands, NormalizeImage, PackInputs,
@@ -221,7 +221,7 @@ def test_windowed_records_validate_masks_at_the_window_shape(sample_dir, tokeniz
 def test_refseg_generation_is_fast_and_deterministic(tmp_path):
     import time
 
-    from projects.earthmind.datasets.refseg_samples import make_refseg_samples
+    from projects.earthmind.datasets.synthetic.refseg_samples import make_refseg_samples
     start = time.perf_counter()
     counts = make_refseg_samples(tmp_path / 'a', seed=3)
     elapsed = time.perf_counter() - start

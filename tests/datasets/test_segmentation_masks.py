@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from projects.earthmind.datasets.segmentation_masks import (box_to_mask, decode_mask, decode_region_prompt,
+from projects.earthmind.structures.mask_codec import (box_to_mask, decode_mask, decode_region_prompt,
                                                             encode_rle)
 
 H, W = 8, 10

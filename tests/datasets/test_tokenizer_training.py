@@ -1,4 +1,4 @@
-from projects.earthmind.datasets.tokenizer_training import SPECIAL_TOKENS, train_sample_tokenizer
+from projects.earthmind.datasets.synthetic.tokenizer_training import SPECIAL_TOKENS, train_sample_tokenizer
 
 
 def test_training_is_deterministic_and_keeps_special_tokens(tmp_path):

@@ -10,7 +10,7 @@ from projects.earthmind.engine.model_flops import (ForwardFlopMeter, batch_seque
                                                    llm_forward_flops, pass_factor, projector_forward_flops,
                                                    train_step_flops, vit_forward_flops)
 from projects.earthmind.models.earthmind_model import EarthMindModel
-from projects.earthmind.models.intern_vit import InternViT
+from projects.earthmind.models.encoders.intern_vit import InternViT
 from tests.models.conftest import TINY_QWEN2, TINY_VIT, tiny_model_cfg
 from tests.models.conftest import _stack_patches, tokenizer, tokenizer_dir  # noqa: F401 (the model tests' fixtures)
 from tests.models.test_packed_training import _samples

@@ -7,10 +7,10 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DATASETS
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
-from projects.earthmind.datasets.sample_tasks import TASK_FILES, make_sample_tasks
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_tasks import TASK_FILES, make_sample_tasks
 from projects.earthmind.evaluation import ReferringSegmentationMetric, parse_boxes
-from projects.earthmind.evaluation.referring_segmentation import decode_target_mask
+from projects.earthmind.structures.mask_codec import decode_rle
 from projects.earthmind.registry import METRICS
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'earthmind')
@@ -71,7 +71,7 @@ def test_refseg_sample_masks_and_boxes_agree(workspace):
         boxes = [parse_boxes(r['conversations'][-1]['value'])[0] for r in json.load(f)]
     metric = ReferringSegmentationMetric()
     for record, box in zip(records, boxes):
-        mask = decode_target_mask(record['eval']['mask'])
+        mask = decode_rle(record['eval']['mask'])
         x1, y1, x2, y2 = (int(v * 64 / 1000) for v in box[:4])
         if len(box) == 4:
             assert mask[y1:y2, x1:x2].all() and mask.sum() == (y2 - y1) * (x2 - x1)

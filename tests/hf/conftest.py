@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from rasterio.transform import from_origin
 
-from projects.earthmind.datasets.tokenizer_training import train_sample_tokenizer
+from projects.earthmind.datasets.synthetic.tokenizer_training import train_sample_tokenizer
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.hf.export import build_model, export_to_hf
 

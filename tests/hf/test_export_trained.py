@@ -11,7 +11,7 @@ from mmengine.config import Config
 from transformers import AutoModel, dynamic_module_utils
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
-from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint
+from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
 from projects.earthmind.hf.export import build_model
 from tests.tools.train_runs import (TINY_CONFIG, check_ok, generate_sample, last_checkpoint, make_workspace,
                                     run_train, work_dir_of)

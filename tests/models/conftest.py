@@ -4,7 +4,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
 from projects.earthmind.engine.stack_compat import apply_stack_patches
-from projects.earthmind.models.intern_vit import InternViT
+from projects.earthmind.models.encoders.intern_vit import InternViT
 
 CHATML_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>')
 BPE_VOCAB = 300

@@ -4,7 +4,7 @@ import io
 import pytest
 import torch
 
-from projects.earthmind.models.band_fusion import BandFusion
+from projects.earthmind.models.fusion.band_fusion import BandFusion
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 VOCAB = ['rgb', 'nir_rededge', 'swir', 'sar_vv_vh']

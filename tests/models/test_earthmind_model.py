@@ -4,8 +4,8 @@ from mmengine.optim import OptimWrapper
 from peft import LoraConfig
 
 from projects.earthmind.models.earthmind_model import EarthMindModel
-from projects.earthmind.models.internvl_checkpoint import load_internvl_checkpoint
-from projects.earthmind.models.projector import pixel_shuffle
+from projects.earthmind.models.checkpoints.internvl import load_internvl_checkpoint
+from projects.earthmind.models.encoders.projector import pixel_shuffle
 from projects.earthmind.registry import MODELS
 from tests.models.conftest import BPE_VOCAB, TOKENS_PER_TILE, tiny_model_cfg
 from tests.models.internvl_folder import internvl_config, internvl_tensors, write_internvl_folder

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.earthmind.models.intern_vit import InternViT
+from projects.earthmind.models.encoders.intern_vit import InternViT
 from tests.models.conftest import TINY_VIT
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from projects.earthmind.models.intern_vit import InternViT
-from projects.earthmind.models.internvl_checkpoint import (CheckpointMismatchError, build_causal_lm,
+from projects.earthmind.models.encoders.intern_vit import InternViT
+from projects.earthmind.models.checkpoints.internvl import (CheckpointMismatchError, build_causal_lm,
                                                             load_causal_lm, load_intern_vit,
                                                             load_internvl_checkpoint)
 from tests.models.conftest import TINY_QWEN2, TINY_VIT

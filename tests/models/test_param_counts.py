@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from projects.earthmind.models.internvl_checkpoint import build_internvl_modules
+from projects.earthmind.models.checkpoints.internvl import build_internvl_modules
 
 INTERNVIT_300M = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                       image_size=448, patch_size=14, qkv_bias=True, qk_normalization=False, norm_type='layer_norm',

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from projects.earthmind.models.projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
+from projects.earthmind.models.encoders.projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
 
 
 def test_pixel_shuffle_channel_order_matches_internvl_v2():

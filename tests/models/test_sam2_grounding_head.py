@@ -6,8 +6,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from projects.earthmind.models.mask_losses import MaskLoss
-from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
+from projects.earthmind.models.losses.mask_losses import MaskLoss
+from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
 from projects.earthmind.registry import MODELS
 from tests.tools.train_runs import REPO_ROOT
 

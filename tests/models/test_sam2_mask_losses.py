@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.earthmind.models.mask_losses import (MaskLoss, pixel_center_coords, point_sample,
+from projects.earthmind.models.losses.mask_losses import (MaskLoss, pixel_center_coords, point_sample,
                                                    uncertain_point_coords)
 
 

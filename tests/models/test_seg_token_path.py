@@ -3,11 +3,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 
-from projects.earthmind.models.attention_prompt_loss import AttentionPromptLoss
+from projects.earthmind.models.losses.attention_prompt_loss import AttentionPromptLoss
 from projects.earthmind.models.earthmind_model import EarthMindModel
-from projects.earthmind.models.mask_losses import MaskLoss
-from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
-from projects.earthmind.models.visual_token_regions import visual_token_coverage
+from projects.earthmind.models.losses.mask_losses import MaskLoss
+from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
+from projects.earthmind.structures.visual_token_regions import visual_token_coverage
 from tests.models.conftest import TINY_QWEN2, TOKENS_PER_TILE, tiny_model_cfg
 from tests.models.test_earthmind_model import rgb_layout
 from tests.models.test_sam2_grounding_head import CONFIG, TINY_OVERRIDES

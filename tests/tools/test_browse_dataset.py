@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from transformers import AutoTokenizer
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from projects.earthmind.datasets.sample_rendering import conversation_text, render_sample
-from projects.earthmind.datasets.sample_tasks import make_sample_tasks
+from projects.earthmind.datasets.synthetic.sample_tasks import make_sample_tasks
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, 'tools'))

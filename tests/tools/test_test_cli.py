@@ -46,7 +46,7 @@ def test_deepspeed_checkpoint_folder(tmp_path):
     import torch
     from torch import nn
 
-    from projects.earthmind.evaluation.checkpoint_loading import load_test_checkpoint
+    from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
     with pytest.raises(FileNotFoundError, match='without mp_rank_00_model_states.pt'):
         load_test_checkpoint(nn.Linear(2, 2), str(tmp_path))
     trained = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_1xb8_30e_sample_cls.py')

@@ -5,8 +5,8 @@ Usage: python tools/data/make_sample_dataset.py --out data/sample
 import argparse
 import time
 
-from projects.earthmind.datasets.sample_generator import make_sample_dataset
-from projects.earthmind.datasets.sample_tasks import make_sample_tasks
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
+from projects.earthmind.datasets.synthetic.sample_tasks import make_sample_tasks
 
 
 def parse_args():

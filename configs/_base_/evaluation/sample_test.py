@@ -1,4 +1,4 @@
-"""Test data and loop for the sample benchmarks (``data/sample``), greedy decoding.
+"""Tiny model, test data and loop for the sample benchmarks (``data/sample``), greedy decoding.
 
 ``test_dataloader`` reads the sample classification validation split; the per-task
 recipes in ``configs/earthmind/earthmind_tiny_test_sample_*.py`` point it at their
@@ -16,12 +16,12 @@ from projects.earthmind.evaluation import SceneClassificationMetric
 
 with read_base():
     from ..datasets.sample_classification import *  # noqa: F401,F403
+    from ..models.earthmind_tiny import *  # noqa: F401,F403
 
 test_batch_size = 1
 sample_classes = ['water', 'forest', 'desert', 'urban']
 
-test_dataset = train_dataset.copy()
-test_dataset.update(data_file='classification_val.json', skip_bad_records=False)
+test_dataset = dict(train_dataset, data_file='classification_val.json', skip_bad_records=False)
 test_dataloader = dict(
     batch_size=test_batch_size,
     num_workers=num_workers,

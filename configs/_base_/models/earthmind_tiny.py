@@ -1,42 +1,37 @@
-"""Tiny EarthMind model with random weights: InternViT-shaped ViT + Qwen2-shaped LLM.
+"""Tiny EarthMind model with random weights: InternViT-shaped ViT + Qwen2-shaped LLM, and its processor.
 
-The CPU "debug model" of the toolkit: same code paths as the 4B recipes, small
-enough to train in minutes on two cores. The tokenizer is the one trained
-offline by ``tools/data/make_sample_dataset.py``.
+The CPU "debug model" of the toolkit: same code paths as the 4B recipes, small enough to train in minutes on two
+cores. The tokenizer is the one trained offline by ``tools/data/make_sample_dataset.py``. ``model['processor']``
+holds every data-side setting (tokenizer, chat template, tiling, band groups and fusion layout, sequence length);
+the datasets of a recipe use the same processor.
 """
-from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
-
+from projects.earthmind.datasets.processing_earthmind import EarthMindProcessor
 from projects.earthmind.models.earthmind_model import EarthMindModel
-from projects.earthmind.models.intern_vit import InternViT
+from projects.earthmind.models.encoders.intern_vit import InternViT
+from projects.earthmind.models.fusion.band_fusion import BandFusion
+from projects.earthmind.models.language_models import build_causal_lm
 
 tokenizer_path = 'data/sample/tokenizer'
-chat_template = 'qwen2_chat'
 image_size = 56
 patch_size = 14
-downsample_ratio = 0.5
-# Visual tokens each tile gives the LLM after pixel shuffle.
-tokens_per_tile = int((image_size // patch_size)**2 * downsample_ratio**2)
-
-# Band groups and their fusion, shared by the data pipeline and the model (``PackInputs``,
-# ``EncodeConversation``, the dataset). The vocabulary is the sensor registry's default
-# (``projects.earthmind.datasets.sensors.DEFAULT_BAND_GROUP_VOCAB``).
-band_group_vocab = ['rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal', 'hyperspectral']
-group_modalities = dict(rgb='optical', rededge='optical', nir='optical', swir_coastal='optical', sar='sar',
-                        nir_swir='optical', nir_rg='optical', thermal='optical', hyperspectral='optical')
-group_fusion = 'mean'
-date_fusion = 'concat'
-max_dates = 2
-# One ``<sensor:NAME>`` token per registered sensor (``sensors.sensor_special_tokens()``), same order everywhere.
-extra_special_tokens = [
-    '<sensor:sentinel2_l1c>', '<sensor:sentinel2_l2a>', '<sensor:sentinel1_grd>', '<sensor:landsat8>',
-    '<sensor:landsat9>', '<sensor:aerial_rgb>', '<sensor:rgbi>', '<sensor:hyperspectral>'
-]
-
-tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tokenizer_path)
 
 model = dict(
     type=EarthMindModel,
-    tokenizer=tokenizer,
+    processor=dict(
+        type=EarthMindProcessor,
+        tokenizer=tokenizer_path,
+        template='qwen2_chat',
+        tile_size=image_size,
+        patch_size=patch_size,
+        downsample_ratio=0.5,
+        min_tiles=1,
+        max_tiles=4,
+        use_thumbnail=True,
+        max_length=512,
+        group_fusion='mean',
+        date_fusion='concat',
+        max_dates=2,
+    ),
     vision_encoder=dict(
         type=InternViT,
         hidden_size=64,
@@ -54,9 +49,9 @@ model = dict(
         attn_implementation='sdpa',
     ),
     llm=dict(
-        type=AutoModelForCausalLM.from_config,
-        config=dict(
-            type=Qwen2Config,
+        type=build_causal_lm,
+        llm_config=dict(
+            model_type='qwen2',
             vocab_size=1024,
             hidden_size=64,
             intermediate_size=128,
@@ -69,12 +64,6 @@ model = dict(
         ),
         attn_implementation='sdpa',
     ),
-    downsample_ratio=downsample_ratio,
+    fusion=dict(type=BandFusion),
     select_layer=-1,
-    band_group_vocab=band_group_vocab,
-    group_modalities=group_modalities,
-    group_fusion=group_fusion,
-    date_fusion=date_fusion,
-    max_dates=max_dates,
-    extra_special_tokens=extra_special_tokens,
 )

@@ -5,8 +5,8 @@ attention block may sit on a stage's first (q-pooling) block (Hiera then divides
 window sizes must fit the 32/16/8/4 token grids of a 128 px image. Real recipes name the official config
 (e.g. ``configs/sam2.1/sam2.1_hiera_l.yaml``), no overrides, and the local ``.pt`` checkpoint.
 """
-from projects.earthmind.models.mask_losses import MaskLoss
-from projects.earthmind.models.sam2_grounding_head import SAM2GroundingHead
+from projects.earthmind.models.losses.mask_losses import MaskLoss
+from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
 
 sam2_config = 'configs/sam2.1/sam2.1_hiera_t.yaml'
 sam2_checkpoint = None

@@ -1,15 +1,28 @@
-"""Per-band mean and standard deviation over a dataset, nodata masked."""
+"""Per-band mean and standard deviation over a dataset, nodata masked, and reading such a statistics file."""
 import json
 import os
 
 import numpy as np
 
-from .transforms.load_multi_sensor_images import LoadMultiSensorImages
-from .transforms.scale_bands import ScaleBands
+from .band_scaling import scale_bands
+from .image_record import read_record_images
+
+
+def load_band_stats(path):
+    """Read a statistics file of ``tools/compute_band_stats.py``.
+
+    Returns:
+        dict[str, dict[str, dict]]: ``{sensor: {band: {'mean': m, 'std': s, ...}}}``.
+    """
+    with open(os.fspath(path), encoding='utf-8') as f:
+        stats = json.load(f)
+    if not isinstance(stats, dict) or 'bands' not in stats:
+        raise ValueError(f'{path}: not a band statistics file (no "bands" key)')
+    return stats['bands']
 
 
 def compute_band_stats(data_file, data_root, bands=None, max_records=None):
-    """Statistics of every loaded band, in physical units (after ``ScaleBands``).
+    """Statistics of every loaded band, in physical units (after scaling).
 
     Every record's bands are read as the training pipeline reads them (same band
     selection, reference grid and window) and scaled; only valid pixels (not nodata)
@@ -19,14 +32,14 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         data_file (str): JSON record list (see ``data/README.md``); relative paths are
             taken relative to ``data_root``.
         data_root (str): Folder that the records' image paths are relative to.
-        bands (dict[str, list[str]] | None): Band selection per sensor, as
-            ``LoadMultiSensorImages(bands=...)``.
+        bands (dict[str, list[str]] | None): Band selection per sensor (default: the
+            bands of each sensor's default groups).
         max_records (int | None): Use only the first records.
 
     Returns:
         dict: ``{'data_file', 'records', 'units', 'bands': {sensor: {band: {'mean',
-        'std', 'valid_pixels', 'nodata_pixels'}}}}``, the format ``NormalizeBands``
-        reads.
+        'std', 'valid_pixels', 'nodata_pixels'}}}}``, the format the processor reads
+        (``band_stats=FILE``).
 
     Raises:
         ValueError: A record that cannot be read (the message names it), or a band
@@ -37,14 +50,15 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         records = json.load(f)
     if max_records is not None:
         records = records[:max_records]
-    load, scale = LoadMultiSensorImages(bands), ScaleBands()
     sums = {}
     for index, record in enumerate(records):
-        results = scale(load(dict(index=index, record_id=record.get('id'), record=record, data_root=data_root)))
+        name = f'record {index} (id={record.get("id")!r})'
+        results = read_record_images(record, data_root, bands, name)
         if results['img'] is None:
             continue
+        img, valid_pixels = scale_bands(results['img'], results['valid'], results['image_plan'].dates, name)
         for c, key in enumerate(results['channels']):
-            values, valid = results['img'][:, c], results['valid'][:, c]
+            values, valid = img[:, c], valid_pixels[:, c]
             picked = values[valid].astype(np.float64)
             total = sums.setdefault(key, np.zeros(4))
             total += (picked.size, picked.sum(), np.square(picked).sum(), valid.size - picked.size)
@@ -56,4 +70,4 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         std = float(np.sqrt(max(squares / count - mean**2, 0.0)))
         stats.setdefault(sensor, {})[band] = dict(mean=float(mean), std=std, valid_pixels=int(count),
                                                   nodata_pixels=int(missing))
-    return dict(data_file=data_file, records=len(records), units='physical (after ScaleBands)', bands=stats)
+    return dict(data_file=data_file, records=len(records), units='physical (after scaling)', bands=stats)

@@ -1,7 +1,8 @@
 """Turning a LLaVA-style conversation into ``input_ids`` and ``labels``.
 
 Record conversations alternate ``{"from": "human", ...}`` and ``{"from": "gpt", ...}``
-turns, starting with a human turn and ending with a gpt turn. The single ``<image>``
+turns, starting with a human turn and ending with a gpt turn (a prompt for generation ends
+with the human turn awaiting its answer, and with the assistant prefix). The single ``<image>``
 placeholder becomes ``<img>`` + ``<IMG_CONTEXT>`` x ``num_image_tokens`` + ``</img>``;
 the ids of these tokens are looked up in the tokenizer. A record with an image but no
 placeholder gets ``<image>\\n`` prepended to its first human turn (the LLaVA/InternVL
@@ -11,12 +12,12 @@ and the assistant end-of-turn suffix.
 """
 import torch
 
+from projects.earthmind.structures.batch import IGNORE_INDEX
 from projects.earthmind.utils.special_tokens import (IMAGE_PLACEHOLDER, IMG_CONTEXT_TOKEN, IMG_END_TOKEN,
                                                      IMG_START_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN)
 
 from .templates import get_template
 
-IGNORE_INDEX = -100
 HUMAN, GPT = 'human', 'gpt'
 
 
@@ -42,8 +43,11 @@ def image_token_ids(tokenizer, num_image_tokens):
     return [start] + [context] * num_image_tokens + [end]
 
 
-def check_turns(conversations, num_image_tokens, name):
-    """Validate roles, order and the image placeholder; return the human turn texts and answers."""
+def check_turns(conversations, num_image_tokens, name, generation_prompt=False):
+    """Validate roles, order and the image placeholder; return the human turn texts and answers.
+
+    With ``generation_prompt`` the conversation ends with a human turn (one answer fewer than questions).
+    """
     if not isinstance(conversations, list) or not conversations:
         raise ConversationFormatError(f'{name}: "conversations" must be a non-empty list of turns')
     for i, turn in enumerate(conversations):
@@ -54,7 +58,9 @@ def check_turns(conversations, num_image_tokens, name):
             raise ConversationFormatError(
                 f'{name}: turns must alternate human/gpt starting with human; turn {i} is from '
                 f'{turn.get("from")!r}, expected {expected!r}')
-    if len(conversations) % 2:
+    if generation_prompt and not len(conversations) % 2:
+        raise ConversationFormatError(f'{name}: a prompt for generation must end with a human turn')
+    if not generation_prompt and len(conversations) % 2:
         detail = 'has no assistant ("gpt") turn' if len(conversations) == 1 else 'ends with a human turn (no answer)'
         raise ConversationFormatError(f'{name}: conversation {detail}')
 
@@ -74,8 +80,11 @@ def check_turns(conversations, num_image_tokens, name):
 
 
 def encode_conversation(conversations, tokenizer, template, num_image_tokens, max_length, system=None,
-                        record_id=None):
+                        record_id=None, generation_prompt=False):
     """Tokenise a conversation turn by turn and mask everything but the answers.
+
+    Training sequences and generation prompts are laid out by this one function, so a model is asked exactly as it
+    was trained.
 
     Args:
         conversations (list[dict]): Turns ``{"from": "human" | "gpt", "value": str}``.
@@ -87,6 +96,8 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
         system (str | None): System text; None uses the template's default, ``''``
             leaves the system block out.
         record_id (str | None): Names the record in error messages.
+        generation_prompt (bool): The conversation ends with the question to answer; the ids end with the
+            assistant prefix and ``max_length`` is not enforced (nothing is trained).
 
     Returns:
         tuple[torch.LongTensor, torch.LongTensor]: ``input_ids`` and ``labels``, both
@@ -102,7 +113,7 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
     """
     template = get_template(template)
     name = f'record {record_id!r}' if record_id is not None else 'conversation'
-    questions, answers = check_turns(conversations, num_image_tokens, name)
+    questions, answers = check_turns(conversations, num_image_tokens, name, generation_prompt)
     if system is None:
         system = template.default_system
 
@@ -127,18 +138,19 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
         labels.extend(ids if trained else [IGNORE_INDEX] * len(ids))
 
     user_before, user_after = template.split_user()
-    for turn, (question, answer) in enumerate(zip(questions, answers)):
+    for turn, question in enumerate(questions):
         opening = template.prefix + (template.format_system(system) if system else '') if turn == 0 else ''
         before, placeholder, after = question.partition(IMAGE_PLACEHOLDER)
         append(encode_question(opening + user_before + before), trained=False)
         if placeholder:
             append(image_token_ids(tokenizer, num_image_tokens), trained=False)
         append(encode_question(after + user_after + template.assistant_prefix), trained=False)
-        append(encode(answer + template.assistant_suffix), trained=True)
+        if turn < len(answers):
+            append(encode(answers[turn] + template.assistant_suffix), trained=True)
         if turn < len(questions) - 1:
             append(encode(template.separator), trained=False)
 
-    if len(input_ids) > max_length:
+    if not generation_prompt and len(input_ids) > max_length:
         raise SequenceTooLongError(
             f'{name}: {len(input_ids)} tokens ({num_image_tokens} of them image tokens) exceed '
             f'max_length={max_length}; raise max_length, lower max_tiles or shorten the conversation')

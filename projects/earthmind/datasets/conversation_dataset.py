@@ -9,21 +9,15 @@ from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
 from projects.earthmind.registry import DATASETS, TRANSFORMS
-
+from projects.earthmind.structures.mask_codec import decode_mask, decode_region_prompt
 from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN
-from projects.earthmind.utils.visual_tokens import check_date_fusion, check_group_fusion, visual_token_count
 
-from .conversation import ConversationFormatError, SequenceTooLongError, encode_conversation
+from .conversation import ConversationFormatError, SequenceTooLongError
+from .processing_earthmind import build_processor
 from .image_record import plan_record_images
 from .raster_io import RasterReadError, raster_shape
-from .segmentation_masks import decode_mask, decode_region_prompt
-from .sensor_prompt import add_sensor_tokens
-from .task_prompt import add_task_token
-from .templates import check_template_tokens, get_template
-from .tiling import num_tiles_for_shape
-from projects.earthmind.utils.tokenizer_builder import build_tokenizer
-from .transforms.group_bands import GroupBands
 from .transforms.load_multi_sensor_images import LoadMultiSensorImages
+from .transforms.processor_step import ProcessorStep
 
 # Reasons a record can be rejected, as counted in ``skip_counts``.
 MALFORMED_RECORD = 'malformed record'
@@ -52,28 +46,28 @@ class EarthMindConversationDataset(Dataset):
 
     Every record is checked when the dataset is built: the image files exist, their
     headers are readable, the conversation is well-formed, and the whole sequence
-    (text plus ``visual_token_count((D, G, T), tokens_per_tile, group_fusion,
-    date_fusion)`` image tokens) fits ``max_length``. The tiling, fusion and tokenizer
-    arguments must match the pipeline's tiling step and ``EncodeConversation``
-    (``__getitem__`` checks that the pipeline's sequence has the validated length).
+    (text plus the processor's visual token count for the record's ``(D, G, T)``
+    layout) fits the processor's ``max_length``. The dataset builds its processor once
+    and hands it to every :class:`ProcessorStep` of its pipeline, so validation and
+    pipeline count tokens with the same settings.
 
     Two kinds of pipeline: the RGB one (``LoadRasterImage`` ... ``DynamicTiling``) for
     records with a plain ``image`` path, and the multi-sensor one
-    (``LoadMultiSensorImages``, ``ScaleBands``, ``NormalizeBands``, ``GroupBands``,
-    ``TileGroups``) for records naming a ``sensor`` (single images, ``images`` time
+    (``LoadMultiSensorImages``, ``ScaleBands``, ``NormalizeImage``, ``GroupBands``,
+    ``DynamicTiling``) for records naming a ``sensor`` (single images, ``images`` time
     series, ``pair`` SAR-optical pairs; see ``data/README.md``). With the
     multi-sensor pipeline, validation also checks sensor and band names, band counts,
-    and that dates and pair members share CRS and extent; the band selection, band
-    groups and crop size are read from the pipeline's own transforms. Every record's
-    ``eval`` dict (task ground truth for evaluation) is passed on to ``meta['eval']``.
+    the number of dates against the processor's ``max_dates``, and that dates and pair
+    members share CRS and extent; resizing steps (``RandomCrop``) are taken into account.
+    Every record's ``eval`` dict (task ground truth for evaluation) is passed on to
+    ``meta['eval']``.
 
     Segmentation records (``masks``, ``region_prompts``; ``data/README.md``) are checked
     too (reason ``invalid masks``): one mask per ``[SEG]`` in the answers (``[SEG]`` only
     in answers; ``[SEG]`` without ``masks`` is bad), one region prompt per ``<vp>`` in the
-    questions, ``[SEG]`` / ``<VP_CONTEXT>`` single tokens of the tokenizer (put them in
-    ``extra_special_tokens``), and every mask and prompt decodes at the record's image
-    shape from its header (the window's shape for windowed records) with
-    :func:`decode_mask` / :func:`decode_region_prompt`.
+    questions, and every mask and prompt decodes at the record's image shape from its
+    header (the window's shape for windowed records) with :func:`decode_mask` /
+    :func:`decode_region_prompt`.
 
     Args:
         data_file (str): JSON list of records (see ``data/README.md``); a relative
@@ -82,25 +76,13 @@ class EarthMindConversationDataset(Dataset):
             are relative to.
         pipeline (list[dict | Callable]): Transforms (configs are built from
             ``TRANSFORMS``), ending with ``PackInputs``.
-        tokenizer (dict | PreTrainedTokenizerBase): Tokenizer or its config.
-        template (str | ChatTemplate): Chat template matching the LLM.
-        tokens_per_tile (int): LLM tokens per image tile.
-        tile_size (int): Tile side in pixels.
-        min_tiles (int): Fewest grid tiles.
-        max_tiles (int): Most grid tiles.
-        use_thumbnail (bool): Whether grids of more than one tile get a thumbnail.
-        max_length (int): Longest allowed sequence.
+        processor (dict | EarthMindProcessor): The model's processor (the config loader
+            fills it in from ``model.processor``; see ``engine/config_file.py``).
         skip_bad_records (bool): False: a bad record raises one ValueError listing the
             bad records. True: bad records are skipped, counted per reason in
             ``skip_counts`` and summarised in the log.
         max_records (int | None): Use only the first ``max_records`` records of the
             file (logged), e.g. for quick runs.
-        group_fusion (str): The model's band-group fusion (as ``EncodeConversation``).
-        date_fusion (str): The model's date fusion (as ``EncodeConversation``).
-        sensor_tokens (bool): As ``EncodeConversation(sensor_tokens=...)``.
-        task_tokens (bool): As ``EncodeConversation(task_tokens=...)``; a record's ``"task"``
-            must then be one of ``task_prompt.TASKS``.
-        extra_special_tokens (Sequence[str]): As ``EncodeConversation``.
         validate_pixels (bool): Also read every record's pixels (windows only) during
             validation, so that NaN/inf values, all-nodata windows and truncated files
             are found before training (reason ``unreadable pixels``). Otherwise they
@@ -115,28 +97,15 @@ class EarthMindConversationDataset(Dataset):
         skip_counts (Counter): Skipped records per reason.
     """
 
-    def __init__(self, data_file, data_root, pipeline, tokenizer, template, tokens_per_tile, tile_size, min_tiles,
-                 max_tiles, use_thumbnail, max_length, skip_bad_records=False, max_records=None, group_fusion='mean',
-                 date_fusion='concat', sensor_tokens=False, task_tokens=False, extra_special_tokens=(),
+    def __init__(self, data_file, data_root, pipeline, processor=None, skip_bad_records=False, max_records=None,
                  validate_pixels=False):
-        check_group_fusion(group_fusion)
-        check_date_fusion(date_fusion)
         self.data_root = os.fspath(data_root)
         self.data_file = os.path.join(self.data_root, os.fspath(data_file))
-        self.tokenizer = build_tokenizer(tokenizer, extra_special_tokens)
-        self._single_token_ids = {token: self._single_token_id(token) for token in (SEG_TOKEN, VP_CONTEXT_TOKEN)}
-        self.group_fusion, self.date_fusion, self.sensor_tokens = group_fusion, date_fusion, sensor_tokens
-        self.task_tokens = task_tokens
+        self.processor = build_processor(processor)
         self.skip_bad_records = skip_bad_records
-        self.template = get_template(template)
-        check_template_tokens(self.tokenizer, self.template)
-        self.tokens_per_tile = tokens_per_tile
-        self.tiling = dict(tile_size=tile_size, min_tiles=min_tiles, max_tiles=max_tiles, use_thumbnail=use_thumbnail)
-        self.max_length = max_length
-        self.pipeline = Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
+        self.pipeline = Compose([self._build_step(step) for step in pipeline])
         steps = self.pipeline.transforms
         self._loader = next((t for t in steps if isinstance(t, LoadMultiSensorImages)), None)
-        self._grouper = next((t for t in steps if isinstance(t, GroupBands)), None)
         self._resizers = [t for t in steps if hasattr(t, 'output_size')]
 
         records = self._load_records(max_records)
@@ -176,11 +145,16 @@ class EarthMindConversationDataset(Dataset):
             records = records[:max_records]
         return records
 
-    def _single_token_id(self, token):
-        """Id of ``token`` if the tokenizer encodes it as one special token, else None."""
-        ids = self.tokenizer.encode(token, add_special_tokens=False)
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
-        return token_id if ids == [token_id] and token_id != self.tokenizer.unk_token_id else None
+    def _build_step(self, step):
+        """Build a pipeline step, handing a :class:`ProcessorStep` the dataset's processor."""
+        if not isinstance(step, dict):
+            return step
+        kind = TRANSFORMS.get(step['type']) if isinstance(step['type'], str) else step['type']
+        if isinstance(kind, type) and issubclass(kind, ProcessorStep):
+            if step.get('processor') is not None:
+                raise ValueError(f'{kind.__name__} takes the dataset\'s processor; do not give it one')
+            step = dict(step, processor=self.processor)
+        return TRANSFORMS.build(step)
 
     def _image_path(self, record):
         image = record.get('image')
@@ -204,26 +178,19 @@ class EarthMindConversationDataset(Dataset):
             raise _BadRecord(MALFORMED_RECORD, f'"eval" must be a JSON object, got {record["eval"]!r}')
         num_image_tokens, sensors, shape = self._image_tokens(record)
         self._check_masks(record, shape)
-        conversations = record['conversations']
-        if self.sensor_tokens:
-            conversations = add_sensor_tokens(conversations, sensors)
-        if self.task_tokens:
-            try:
-                conversations = add_task_token(conversations, record.get('task'))
-            except ValueError as err:
-                raise _BadRecord(MALFORMED_RECORD, str(err)) from err
         try:
-            input_ids, _ = encode_conversation(conversations, self.tokenizer, self.template,
-                                               num_image_tokens, self.max_length, system=system,
-                                               record_id=record.get('id'))
+            input_ids, _ = self.processor.encode_conversation(record['conversations'], num_image_tokens, sensors,
+                                                              record.get('task'), system, record.get('id'))
         except ConversationFormatError as err:
             raise _BadRecord(MALFORMED_CONVERSATION, str(err)) from err
         except SequenceTooLongError as err:
             raise _BadRecord(TOO_LONG, str(err)) from err
+        except ValueError as err:  # an unknown task
+            raise _BadRecord(MALFORMED_RECORD, str(err)) from err
         for key, token in (('masks', SEG_TOKEN), ('region_prompts', VP_CONTEXT_TOKEN)):
             if not record.get(key):
                 continue
-            found = int((input_ids == self._single_token_ids[token]).sum())
+            found = int((input_ids == self.processor.token_id(token)).sum())
             if found != len(record[key]):
                 raise _BadRecord(INVALID_MASKS, f'the encoded conversation has {found} {token} tokens but the record '
                                  f'has {len(record[key])} {key}')
@@ -254,10 +221,6 @@ class EarthMindConversationDataset(Dataset):
                                  f'they must match one to one, in order')
             if not entries:
                 continue
-            token = SEG_TOKEN if key == 'masks' else VP_CONTEXT_TOKEN
-            if self._single_token_ids[token] is None:
-                raise _BadRecord(INVALID_MASKS, f'the tokenizer has no single {token} token; add {token!r} to '
-                                 'extra_special_tokens (dataset, EncodeConversation and model)')
             if shape is None:
                 raise _BadRecord(INVALID_MASKS, f'"{key}" given but the record has no image')
             for i, entry in enumerate(entries):
@@ -268,8 +231,8 @@ class EarthMindConversationDataset(Dataset):
 
     def _plan(self, record):
         try:
-            return plan_record_images(record, self.data_root, self._loader.bands, f'record {record.get("id")!r}',
-                                      self._loader.header_cache)
+            return plan_record_images(record, self.data_root, self.processor.bands_to_read(),
+                                      f'record {record.get("id")!r}', self._loader.header_cache)
         except FileNotFoundError as err:
             raise _BadRecord(MISSING_IMAGE, str(err)) from err
         except RasterReadError as err:
@@ -290,7 +253,7 @@ class EarthMindConversationDataset(Dataset):
                 raise _BadRecord(MISSING_IMAGE, str(err)) from err
             except ValueError as err:
                 raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
-            layout = (1, 1, num_tiles_for_shape(shape.height, shape.width, **self.tiling))
+            layout = (1, 1, self.processor.num_tiles(shape.height, shape.width))
             image_shape = (shape.height, shape.width)
         else:
             plan = self._plan(record)
@@ -304,10 +267,12 @@ class EarthMindConversationDataset(Dataset):
                     height, width = step.output_size(height, width)
                 except ValueError as err:
                     raise _BadRecord(INVALID_IMAGES, f'{type(step).__name__}: {err}') from err
-            groups = len(self._grouper.group_names(plan.sensors)) if self._grouper is not None else 1
-            layout = (len(plan.dates), groups, num_tiles_for_shape(height, width, **self.tiling))
-        count = visual_token_count(layout, self.tokens_per_tile, self.group_fusion, self.date_fusion)
-        return count, sensors, image_shape
+            if len(plan.dates) > self.processor.max_dates:
+                raise _BadRecord(INVALID_IMAGES, f'{len(plan.dates)} dates but the processor allows max_dates='
+                                 f'{self.processor.max_dates}')
+            layout = (len(plan.dates), len(self.processor.group_names(plan.sensors)),
+                      self.processor.num_tiles(height, width))
+        return self.processor.num_image_tokens(layout), sensors, image_shape
 
     def _check_pixels(self, index, record):
         try:
@@ -357,8 +322,6 @@ class EarthMindConversationDataset(Dataset):
         Raises:
             FileNotFoundError | ValueError: Naming the data file, the record and the
                 problem (e.g. a raster that fails to read).
-            RuntimeError: If the pipeline's sequence length differs from the validated one
-                (tiling or tokenizer settings of the pipeline and the dataset differ).
         """
         for attempt in range(len(self.records)):
             index, record = self.records[(idx + attempt) % len(self.records)]
@@ -375,10 +338,4 @@ class EarthMindConversationDataset(Dataset):
                           logger='current', level=logging.WARNING)
         else:
             raise ValueError(f'{self.data_file}: no record could be loaded (skip_bad_records=True)')
-        idx = (idx + attempt) % len(self.records)
-        if sample['input_ids'].shape[0] != self.lengths[idx]:
-            raise RuntimeError(
-                f'{self.data_file}: record {index} (id={record.get("id")!r}): the pipeline made '
-                f'{sample["input_ids"].shape[0]} tokens but validation computed {self.lengths[idx]}; the dataset and '
-                'its DynamicTiling/EncodeConversation transforms must use the same tiling, tokenizer and template')
         return sample

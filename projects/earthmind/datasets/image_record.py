@@ -15,7 +15,9 @@ import datetime
 import os
 from typing import NamedTuple
 
-from .band_stack import BandSource, check_window, read_headers, reference_grid
+import numpy as np
+
+from .band_stack import BandSource, check_window, read_band_stack, read_headers, reference_grid
 from .sensors import get_sensor
 
 PAIR_ROLES = ('optical', 'sar')
@@ -206,3 +208,32 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
     grid = reference_grid(sources, headers, name)
     window = check_window(record.get('window'), grid, name)
     return ImagePlan(tuple(dates), grid, window)
+
+
+def read_record_images(record, data_root, selection=None, name='record', header_cache=None):
+    """Plan and read a record's pixels: every selected band of every date and sensor on the reference grid.
+
+    Args:
+        record (dict): The record (see module docstring).
+        data_root (str): Folder that image paths are relative to.
+        selection (dict[str, list[str]] | None): Bands to read per sensor name (see :func:`plan_record_images`).
+        name (str): Names the record in errors.
+        header_cache (dict | None): See :func:`plan_record_images`.
+
+    Returns:
+        dict: ``img`` (float32 ``[D, C, H, W]``, stored numbers, 0 at nodata), ``valid`` (bool ``[D, C, H, W]``),
+        ``image_plan`` (:class:`ImagePlan`), ``channels`` (``(sensor, band)`` per channel), ``sensors``,
+        ``dates``, ``date_offsets``, ``img_meta`` (``crs``, window ``transform``, ``files``) and ``ori_shape``;
+        ``img`` None (and empty lists) for a text-only record.
+    """
+    plan = plan_record_images(record, data_root, selection, name, header_cache)
+    if plan is None:
+        return dict(img=None, valid=None, image_plan=None, img_meta=None, ori_shape=None, sensors=[], channels=[],
+                    dates=[], date_offsets=[])
+    stacks = [read_band_stack([s for m in members for s in m.sources], plan.grid, plan.window, name)
+              for members in plan.dates]
+    img = np.stack([values for values, _, _ in stacks])
+    files = list(dict.fromkeys(s.path for members in plan.dates for m in members for s in m.sources))
+    return dict(img=img, valid=np.stack([valid for _, valid, _ in stacks]), image_plan=plan, channels=plan.channels,
+                sensors=plan.sensors, dates=plan.date_strings, date_offsets=date_offsets(plan.date_strings),
+                ori_shape=img.shape[-2:], img_meta=dict(crs=plan.grid.crs, transform=stacks[0][2], files=files))

@@ -1,11 +1,9 @@
 """Batching EarthMind samples into packed rows (several samples per row, attention kept per sample)."""
 import torch
 
-from projects.earthmind.models.packed_attention import packed_position_ids
 from projects.earthmind.registry import FUNCTIONS
-
-from .collate import earthmind_collate_fn
-from .conversation import IGNORE_INDEX
+from projects.earthmind.structures.batch import IGNORE_INDEX, EarthMindBatch
+from projects.earthmind.structures.packed_rows import packed_position_ids
 
 
 def _next_fit(lengths, capacity):
@@ -62,9 +60,9 @@ def earthmind_packed_collate_fn(instances, pack_max_length, pad_index=0):
         pad_index (int): Id used to right-pad ``input_ids``.
 
     Returns:
-        dict: ``{'data': data, 'data_samples': None}``. ``data`` holds everything
+        dict: ``{'data': EarthMindBatch, 'data_samples': None}``. The batch holds everything
         :func:`earthmind_collate_fn` gives (``pixel_values``, ``image_layout`` ``[B, 3]``, ``group_ids``,
-        ``date_offsets``, ``meta`` and the other per-sample keys, all per SAMPLE) with the token tensors
+        ``date_offsets``, ``meta`` and the other per-sample fields, all per SAMPLE) with the token tensors
         replaced by packed ones: ``input_ids``, ``labels``, ``attention_mask`` (True on real tokens) and
         ``position_ids`` (restarting at 0 per sample, and for the padding), each ``[R, Lp]`` with ``Lp`` the
         longest row, and ``packed_lengths`` (per row, the lengths of its samples).
@@ -72,8 +70,7 @@ def earthmind_packed_collate_fn(instances, pack_max_length, pad_index=0):
     Raises:
         ValueError: When a sample is longer than ``pack_max_length`` (named; nothing is truncated).
     """
-    batch = earthmind_collate_fn(instances, pad_index=pad_index)
-    data = batch['data']
+    batch = EarthMindBatch.collate(instances, pad_index=pad_index)
     lengths = [int(sample['input_ids'].shape[0]) for sample in instances]
     for i, n in enumerate(lengths):
         if n > pack_max_length:
@@ -96,6 +93,6 @@ def earthmind_packed_collate_fn(instances, pack_max_length, pad_index=0):
             labels[r, start] = IGNORE_INDEX
             attention_mask[r, start:start + n] = True
             start += n
-    data.update(input_ids=input_ids, labels=labels, attention_mask=attention_mask,
-                position_ids=packed_position_ids(packed_lengths, row_length), packed_lengths=packed_lengths)
-    return batch
+    batch = batch.replace(input_ids=input_ids, labels=labels, attention_mask=attention_mask,
+                          position_ids=packed_position_ids(packed_lengths, row_length), packed_lengths=packed_lengths)
+    return dict(data=batch, data_samples=None)

@@ -13,6 +13,11 @@ from typing import NamedTuple
 import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+
+# GDAL's in-memory file system (rasterio MemoryFile): arrays given at inference are read through it.
+IN_MEMORY_PREFIX = '/vsimem/'
 
 
 class RasterReadError(ValueError):
@@ -44,7 +49,7 @@ def _open_raster(path):
             truncated); a ``ValueError``.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not path.startswith(IN_MEMORY_PREFIX) and not os.path.isfile(path):
         raise FileNotFoundError(f'Raster file not found: {path}')
     try:
         with warnings.catch_warnings():
@@ -82,14 +87,16 @@ def raster_meta(dataset):
     )
 
 
-def read_raster(path):
-    """Read all bands of a raster as float32.
+def read_raster(path, window=None):
+    """Read all bands of a raster (or of a window of it) as float32.
 
     Values are the file's own numbers (no scaling, nodata pixels kept as they are);
     ``meta['dtype']`` and ``meta['nodata']`` tell later steps how to scale and mask.
 
     Args:
         path (str | os.PathLike): Raster file.
+        window (Sequence[int] | None): ``(col_off, row_off, width, height)``; the meta's
+            ``transform`` is then the window's.
 
     Returns:
         tuple[np.ndarray, dict]: Pixels ``[C, H, W]`` float32 and the meta dict of
@@ -102,7 +109,16 @@ def read_raster(path):
     """
     with _open_raster(path) as dataset:
         meta = raster_meta(dataset)
-        pixels = dataset.read(out_dtype=np.float32)
+        if window is None:
+            return dataset.read(out_dtype=np.float32), meta
+        col, row, width, height = (int(v) for v in window)
+        if min(col, row) < 0 or width < 1 or height < 1 or col + width > dataset.width or \
+                row + height > dataset.height:
+            raise ValueError(f'window {list(window)} is not inside the {dataset.width}x{dataset.height} raster {path}')
+        pixels = dataset.read(window=Window(col, row, width, height), out_dtype=np.float32)
+        if meta['transform'] is not None:
+            meta['transform'] = tuple(dataset.window_transform(Window(col, row, width, height)))[:6]
+        meta.update(width=width, height=height)
     return pixels, meta
 
 

@@ -33,7 +33,7 @@ from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER, SEG_TOKEN
 
 from .conversation_dataset import EarthMindConversationDataset
 from .converters.conversion import load_json
-from .segmentation_masks import decode_mask, encode_rle
+from projects.earthmind.structures.mask_codec import decode_mask, encode_rle
 
 DEFAULT_QUESTION = f'{IMAGE_PLACEHOLDER}\nPlease segment {{expression}}.'
 DEFAULT_ANSWER = f'Sure, it is {SEG_TOKEN}.'

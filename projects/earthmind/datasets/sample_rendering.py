@@ -4,11 +4,11 @@
 text:
 
 - **Picture**: one panel per date and band group. Each panel shows the grid tiles stitched back
-  into the image the ViT sees (``choose_grid`` of the dataset's tiling on ``meta['ori_shape']``),
+  into the image the ViT sees (``meta['tile_grid']``),
   with the thumbnail (when there is one) beside it, enlarged (nearest neighbour) to at least
   :data:`_MIN_SIDE` pixels. RGB samples are un-normalised with the
-  ``NormalizeImage`` mean/std of the pipeline; multi-sensor band groups hold per-band z-scores
-  (``NormalizeBands``), shown as composites with mean +- :data:`Z_RANGE` std mapped to 0-255.
+  processor's ``rgb_mean``/``rgb_std``; multi-sensor band groups hold per-band z-scores
+  (``NormalizeImage``), shown as composites with mean +- :data:`Z_RANGE` std mapped to 0-255.
   Boxes parsed from the answers with the box codec (0-1000 grid, rotated boxes as polygons) are
   drawn in red, ``gt_masks`` (when present) overlaid in translucent colours.
 - **Text**: the templated conversation decoded from ``input_ids``, the run of image-context tokens
@@ -19,12 +19,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from projects.earthmind.evaluation.box_codec import BoxFormatError, parse_boxes
-from projects.earthmind.evaluation.box_iou import box_polygon
+from projects.earthmind.structures.box_codec import BoxFormatError, parse_boxes
+from projects.earthmind.structures.box_iou import box_polygon
 from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN
 
 from .conversation import IGNORE_INDEX
-from .tiling import choose_grid
 
 Z_RANGE = 2.5
 _MASK_COLOURS = ((0, 200, 255), (255, 200, 0), (120, 255, 120), (255, 0, 200))
@@ -94,22 +93,18 @@ def _draw_boxes(image, boxes, width, height):
         draw.polygon(polygon, outline=(255, 0, 0))
 
 
-def render_sample(sample, tokenizer, tiling, rgb_mean=None, rgb_std=None, group_names=None):
+def render_sample(sample, processor):
     """Picture and text of one sample.
 
     Args:
         sample (dict): ``PackInputs`` output (``pixel_values``, ``image_layout``, ``input_ids``,
-            ``labels``, ``meta``, optional ``gt_masks``).
-        tokenizer: The dataset's tokenizer.
-        tiling (dict): ``tile_size``, ``min_tiles``, ``max_tiles``, ``use_thumbnail`` of the dataset.
-        rgb_mean, rgb_std (Sequence[float] | None): ``NormalizeImage`` statistics (RGB pipeline);
-            None: the tiles are z-score band groups.
-        group_names (list[str] | None): Names of the sample's band groups, for the panel titles.
+            ``labels``, ``meta``, ``group_ids``, optional ``gt_masks``).
+        processor (EarthMindProcessor): The dataset's processor (tokenizer, RGB statistics, group names).
 
     Returns:
         tuple[PIL.Image.Image | None, str]: The picture (None for a text-only sample) and the text.
     """
-    text, answers = conversation_text(sample['input_ids'], sample['labels'], tokenizer)
+    text, answers = conversation_text(sample['input_ids'], sample['labels'], processor.tokenizer)
     boxes, notes = [], []
     for answer in answers:
         try:
@@ -126,9 +121,11 @@ def render_sample(sample, tokenizer, tiling, rgb_mean=None, rgb_std=None, group_
     dates, groups, tiles_per_image = sample['image_layout'].tolist()
     if tiles_per_image == 0:
         return None, text
-    height, width = meta['ori_shape'][:2]
-    cols, rows = choose_grid(height, width, tiling['tile_size'], tiling['min_tiles'], tiling['max_tiles'])
-    pixels = _to_uint8(sample['pixel_values'].float(), rgb_mean, rgb_std)
+    rows, cols, _ = meta['tile_grid']
+    rgb_product = meta.get('bands') is None  # an RGB product (else z-score band groups)
+    pixels = _to_uint8(sample['pixel_values'].float(), processor.rgb_mean if rgb_product else None,
+                       processor.rgb_std if rgb_product else None)
+    group_names = [processor.band_group_vocab[i] for i in sample['group_ids'].tolist()]
     masks = sample.get('gt_masks')
     panels = []
     for d in range(dates):
@@ -142,7 +139,7 @@ def render_sample(sample, tokenizer, tiling, rgb_mean=None, rgb_std=None, group_
             if thumbnail is not None:
                 thumbnail = Image.fromarray(thumbnail).resize((thumbnail.shape[1] * scale,) * 2, Image.NEAREST)
             _draw_boxes(image, boxes, image.width, image.height)
-            name = group_names[g] if group_names and g < len(group_names) else f'group {g}'
+            name = group_names[g] if g < len(group_names) else f'group {g}'
             title = f'date {d} / {name}' + (f' ({meta["dates"][d]})' if meta.get('dates') and meta['dates'][d] else '')
             panels.append((title, image, thumbnail))
     panel_width = max(p[1].width + (p[2].width + 4 if p[2] is not None else 0) for p in panels)

@@ -8,22 +8,30 @@ Sentinel-2, ``VV``/``VH`` for Sentinel-1, ``B1..B11`` for Landsat 8/9); STAC
 Scaling turns stored numbers into physical units, per band: ``value * scale + offset``
 (Sentinel-2 reflectance also adds the processing-baseline offset, see
 :func:`sentinel2_baseline_offset`; Sentinel-1 power or amplitude becomes dB).
-Normalisation statistics are in those physical units (DESIGN.md section 5: the SSL4EO
-Sentinel-2 DN figures divided by 10000, Sentinel-1 dB figures, ImageNet for 8-bit RGB);
+Normalisation statistics are in those physical units (the SSL4EO Sentinel-2 L2A DN
+figures divided by 10000, Sentinel-1 GRD dB figures, ImageNet for 8-bit RGB);
 a band without published figures has ``None`` and needs a statistics file from
 ``tools/compute_band_stats.py``.
 
 Band groups: the fused-band encoder sees 3-channel stacks. Each sensor has default
-groups (name -> three band names); the group names come from
-:data:`DEFAULT_BAND_GROUP_VOCAB`, which configs share with the model
-(``band_group_vocab``). A group member ``'A-B'`` is the difference of two normalised
-bands (the Sentinel-1 group uses ``VV-VH``, the cross-polarisation ratio in dB).
+groups (name -> three band names). The model's band-group vocabulary is generated from
+the registry (:func:`band_group_vocabulary`), and so are the prompt tokens naming the
+sensors (:func:`sensor_special_tokens`). A group member ``'A-B'`` is the difference of
+two normalised bands (the Sentinel-1 group uses ``VV-VH``, the cross-polarisation ratio
+in dB).
+
+Adding a sensor is one :class:`SensorSpec` in :data:`SENSORS` (or :func:`register_sensor`
+at run time): tokenizers, vocabularies, pipelines and exported models pick it up from here.
 """
+import dataclasses
 import datetime
 import re
 from dataclasses import dataclass, field
 
-# Group names shared by the data pipeline and the model (index = group id).
+MODALITIES = ('optical', 'sar')
+
+# The first group names of the vocabulary (index = group id); groups of registered sensors that are not in it are
+# appended by band_group_vocabulary().
 DEFAULT_BAND_GROUP_VOCAB = ('rgb', 'rededge', 'nir', 'swir_coastal', 'sar', 'nir_swir', 'nir_rg', 'thermal',
                             'hyperspectral')
 
@@ -124,6 +132,21 @@ class SensorSpec:
         valid = ', '.join(self.band_names) if self.bands else f'names matching {self.generic_band_pattern}'
         raise KeyError(f'unknown band {name!r} for sensor {self.name} (valid: {valid})')
 
+    def to_dict(self):
+        """JSON-ready fields (an exported model carries the specs it was trained with)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith('_')}
+        fields['bands'] = [dataclasses.asdict(band) for band in self.bands]
+        fields['default_groups'] = [[name, list(members)] for name, members in self.default_groups]
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields):
+        """Inverse of :meth:`to_dict`."""
+        fields = dict(fields)
+        fields['bands'] = tuple(Band(**band) for band in fields['bands'])
+        fields['default_groups'] = tuple((name, tuple(members)) for name, members in fields['default_groups'])
+        return cls(**fields)
+
     def default_band_list(self):
         """Bands read when a config selects none: every band of the default groups, in canonical order."""
         wanted = {part for _, members in self.default_groups for member in members for part in member.split('-')}
@@ -151,7 +174,7 @@ _S2_GROUPS = (('rgb', ('B04', 'B03', 'B02')), ('rededge', ('B05', 'B06', 'B07'))
 
 def _landsat_bands():
     # Collection 2 Level-2: reflectance = DN * 2.75e-5 - 0.2; surface temperature K = DN * 0.00341802 + 149.
-    # Statistics borrowed from the Sentinel-2 band of the same common name (DESIGN.md gives none for Landsat).
+    # Statistics borrowed from the Sentinel-2 band of the same common name (no published Landsat figures are used here).
     s2 = {band.common_name: band for band in _s2_bands(False)}
     table = [('B1', 'coastal', 30), ('B2', 'blue', 30), ('B3', 'green', 30), ('B4', 'red', 30), ('B5', 'nir08', 30),
              ('B6', 'swir16', 30), ('B7', 'swir22', 30), ('B8', 'pan', 15), ('B9', 'cirrus', 30)]
@@ -196,9 +219,48 @@ def get_sensor(name):
     return SENSORS[name]
 
 
+def register_sensor(spec, replace=False):
+    """Add ``spec`` to :data:`SENSORS`.
+
+    Raises:
+        ValueError: If a different sensor of that name is registered and ``replace`` is False, or the spec's
+            modality is unknown.
+    """
+    if spec.modality not in MODALITIES:
+        raise ValueError(f'sensor {spec.name}: modality must be one of {MODALITIES}, got {spec.modality!r}')
+    if not replace and spec.name in SENSORS and SENSORS[spec.name] != spec:
+        raise ValueError(f'a different sensor {spec.name!r} is registered already (pass replace=True)')
+    SENSORS[spec.name] = spec
+    return spec
+
+
 def sensor_special_tokens():
-    """Prompt tokens of all registered sensors, in registry order (for ``extra_special_tokens``)."""
+    """Prompt tokens of all registered sensors, in registry order."""
     return tuple(spec.special_token for spec in SENSORS.values())
+
+
+def band_group_vocabulary():
+    """Band-group names of the model, index = group id: :data:`DEFAULT_BAND_GROUP_VOCAB`, then the default groups
+    of the registered sensors that it lacks, in registry order."""
+    vocab = list(DEFAULT_BAND_GROUP_VOCAB)
+    for spec in SENSORS.values():
+        vocab += [name for name, _ in spec.default_groups if name not in vocab]
+    return vocab
+
+
+def group_modalities(vocab):
+    """Modality of every group name of ``vocab``: that of the sensors whose default groups use it (``'optical'``
+    for names no sensor uses).
+
+    Raises:
+        ValueError: If sensors of two modalities use one group name.
+    """
+    modalities = {}
+    for spec in SENSORS.values():
+        for name, _ in spec.default_groups:
+            if modalities.setdefault(name, spec.modality) != spec.modality:
+                raise ValueError(f'band group {name!r} is used by optical and SAR sensors; give them different names')
+    return {name: modalities.get(name, 'optical') for name in vocab}
 
 
 def sentinel2_baseline_offset(date=None, processing_baseline=None):

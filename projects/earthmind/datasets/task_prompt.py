@@ -20,7 +20,7 @@ def task_special_token(task):
 
 
 def task_special_tokens():
-    """Prompt tokens of all tasks, in :data:`TASKS` order (for ``extra_special_tokens``)."""
+    """Prompt tokens of all tasks, in :data:`TASKS` order (the processor adds them to its tokenizer)."""
     return tuple(task_special_token(task) for task in TASKS)
 
 

@@ -1,11 +1,61 @@
-"""Reading a config file the way the command-line tools do."""
+"""Reading a config file the way every command-line tool does.
+
+A config holds the processor once, in its model base (``model.processor``). Datasets name none: :func:`load_config`
+gives every dataset of the config's data loaders the model's processor config, after ``--cfg-options`` are applied,
+so ``--cfg-options model.processor.max_length=512`` changes the model and every dataset alike.
+"""
+import inspect
 import os
 
 from mmengine.config import Config
 
+from projects.earthmind.registry import DATASETS
+
+LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _dataset_class(dataset_cfg):
+    kind = dataset_cfg.get('type')
+    return DATASETS.get(kind) if isinstance(kind, str) else kind
+
+
+def share_processor(cfg):
+    """Give every dataset of ``cfg``'s data loaders (inside ``ConcatDataset``/wrappers too) ``cfg.model.processor``.
+
+    Raises:
+        ValueError: If a dataset config names a processor of its own (it would disagree with the model's).
+    """
+    processor = (cfg.get('model') or {}).get('processor')
+    if processor is None:
+        return cfg
+
+    def visit(dataset_cfg, where):
+        if not isinstance(dataset_cfg, dict):
+            return
+        if 'datasets' in dataset_cfg:
+            for i, child in enumerate(dataset_cfg['datasets']):
+                visit(child, f'{where}.datasets.{i}')
+            return
+        if 'dataset' in dataset_cfg:
+            visit(dataset_cfg['dataset'], f'{where}.dataset')
+            return
+        kind = _dataset_class(dataset_cfg)
+        if kind is None or 'processor' not in inspect.signature(kind).parameters:
+            return
+        if dataset_cfg.get('processor') is not None:
+            raise ValueError(f'{where} names a processor of its own; datasets take the model\'s '
+                             '(model.processor): remove it')
+        dataset_cfg['processor'] = processor
+
+    for key in LOADER_KEYS:
+        loader = cfg.get(key)
+        if loader:
+            visit(loader.get('dataset'), f'{key}.dataset')
+    return cfg
+
 
 def load_config(path, cfg_options=None):
-    """Load ``path`` (composed with ``read_base``) and apply ``--cfg-options`` overrides.
+    """Load ``path`` (composed with ``read_base``), apply ``--cfg-options`` overrides and share the processor.
 
     Raises:
         FileNotFoundError: When ``path`` is not a file.
@@ -15,4 +65,4 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    return cfg
+    return share_processor(cfg)

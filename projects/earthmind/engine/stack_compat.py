@@ -1,7 +1,7 @@
 """Fixes for the known breakages of the pinned stack, applied in one place.
 
 torch 2.14, mmengine 0.10.6, xtuner 0.2.0 and DeepSpeed 0.16 were not released
-together; ``../shared/DESIGN.md`` section 3 lists what breaks between them. Each
+together, and some of their combinations break (listed below). Each
 fix below is narrow, named after the breakage it repairs, and idempotent.
 :func:`apply_stack_patches` is called by ``tools/train.py`` and ``tools/test.py``
 before anything is built. Fixes that are choices of configuration rather than

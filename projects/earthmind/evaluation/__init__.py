@@ -1,7 +1,7 @@
 """EarthMind evaluation: metrics of the remote-sensing benchmarks, the box codec and test-time helpers."""
-from .box_codec import (BoxFormatError, GroundedPhrase, format_boxes, geochat_to_internvl, grid100_to_grid1000,
+from projects.earthmind.structures.box_codec import (BoxFormatError, GroundedPhrase, format_boxes, geochat_to_internvl, grid100_to_grid1000,
                         grid_to_pixels, parse_boxes, parse_grounded_text, pixels_to_grid, strip_boxes)
-from .box_iou import box_iou, convex_polygon_intersection, polygon_area
+from projects.earthmind.structures.box_iou import box_iou, convex_polygon_intersection, polygon_area
 from .captioning import CaptionMetric, caption_scores
 from .change_detection import ChangeBoxMetric, ChangeCaptionMetric, change_box_scores
 from .classification import SceneClassificationMetric, classification_scores

@@ -1,6 +1,6 @@
 """Image captioning metrics through pycocoevalcap (the COCO caption evaluation code).
 
-Convention (DESIGN.md section 6): corpus-level scores with pycocoevalcap's PTB
+Convention: corpus-level scores with pycocoevalcap's PTB
 tokeniser (Stanford CoreNLP, lower-cases and drops punctuation): BLEU-1..4 (``closest``
 reference length), METEOR 1.5, ROUGE-L and CIDEr-D (pycocoevalcap's ``Cider`` class is
 CIDEr-D: Gaussian length penalty, clipped counts, scaled by 10). The tokeniser and METEOR

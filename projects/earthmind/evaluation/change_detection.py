@@ -12,8 +12,8 @@ markup from the answer.
 """
 from projects.earthmind.registry import METRICS
 
-from .box_codec import BoxFormatError, parse_boxes, strip_boxes, validate_box
-from .box_iou import box_iou
+from projects.earthmind.structures.box_codec import BoxFormatError, parse_boxes, strip_boxes, validate_box
+from projects.earthmind.structures.box_iou import box_iou
 from .captioning import CaptionMetric
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, prediction_text, required_eval_field, sample_name

@@ -1,6 +1,6 @@
 """Scene classification accuracy (single label per image).
 
-Convention (DESIGN.md section 6): greedy answers are compared with the reference
+Convention: greedy answers are compared with the reference
 class after :func:`normalize_answer` (lower-case, whitespace collapsed, trailing
 punctuation stripped); an answer equal to no class counts as wrong and is also
 reported as ``no_class_share``.

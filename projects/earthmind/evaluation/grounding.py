@@ -8,8 +8,8 @@ is not preserved by the anisotropic 0-1000 grid of a non-square image), else on 
 """
 from projects.earthmind.registry import METRICS
 
-from .box_codec import BoxFormatError, grid_to_pixels, parse_boxes, validate_box
-from .box_iou import box_iou
+from projects.earthmind.structures.box_codec import BoxFormatError, grid_to_pixels, parse_boxes, validate_box
+from projects.earthmind.structures.box_iou import box_iou
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, eval_info, prediction_text, reference_text, sample_name
 

@@ -1,47 +1,14 @@
 """Test-time hook: progress lines and ``predictions.jsonl`` in dataset order."""
 import json
 import os.path as osp
-import re
 import time
 
 from mmengine.dist import collect_results, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from projects.earthmind.datasets.segmentation_masks import encode_rle
 from projects.earthmind.registry import HOOKS
-from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER, IMG_CONTEXT_TOKEN, IMG_END_TOKEN, IMG_START_TOKEN
-
-IGNORE_INDEX = -100
-_IMAGE_SPAN = re.compile(re.escape(IMG_START_TOKEN) + f'(?:{re.escape(IMG_CONTEXT_TOKEN)})*' +
-                         re.escape(IMG_END_TOKEN))
-
-
-def decode_prompts(data, tokenizer):
-    """The prompt text of each sample of a collated batch, image token runs shown as ``<image>``.
-
-    The prompt is what ``predict`` gives the model: the attended tokens before the first supervised one.
-
-    Args:
-        data (dict): Collated batch with ``input_ids`` and optionally ``attention_mask`` and ``labels``.
-        tokenizer: The model's tokenizer.
-
-    Returns:
-        list[str]: One prompt per sample.
-    """
-    input_ids = data['input_ids']
-    mask = data.get('attention_mask')
-    labels = data.get('labels')
-    prompts = []
-    for b in range(input_ids.shape[0]):
-        keep = mask[b].bool() if mask is not None else input_ids[b] == input_ids[b]
-        if labels is not None:
-            supervised = (labels[b] != IGNORE_INDEX).nonzero()
-            if len(supervised):
-                keep[int(supervised[0]):] = False
-        text = tokenizer.decode(input_ids[b][keep].tolist(), skip_special_tokens=False)
-        prompts.append(_IMAGE_SPAN.sub(IMAGE_PLACEHOLDER, text))
-    return prompts
+from projects.earthmind.structures.mask_codec import encode_rle
 
 
 @HOOKS.register_module()
@@ -73,14 +40,9 @@ class PredictionWriterHook(Hook):
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         """Keep the batch's predictions and log progress."""
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        prompts = [None] * len(outputs)
-        if isinstance(data_batch, dict) and isinstance(data_batch.get('data'), dict) and \
-                'input_ids' in data_batch['data'] and not all('prompt' in o for o in outputs):
-            prompts = decode_prompts(data_batch['data'], model.tokenizer)
-        for output, prompt in zip(outputs, prompts):
+        for output in outputs:
             meta = output.get('meta') or {}
-            record = dict(id=meta.get('id'), prompt=output.get('prompt', prompt), prediction=output.get('prediction'),
+            record = dict(id=meta.get('id'), prompt=output.get('prompt'), prediction=output.get('prediction'),
                           reference=output.get('reference'), eval=meta.get('eval'))
             if output.get('pred_masks') is not None:  # one COCO RLE per [SEG] of the answer
                 record['masks'] = [encode_rle(mask) for mask in output['pred_masks']]

@@ -1,6 +1,6 @@
 """Referring segmentation: gIoU, cIoU (foreground only) and Prec@0.5..0.9.
 
-Convention (DESIGN.md section 6), on boolean masks where True is the referred object:
+Convention, on boolean masks where True is the referred object:
 
 - per-sample IoU = |P & T| / |P | T|, and 1 when both masks are empty;
 - gIoU = mean per-sample IoU;
@@ -12,6 +12,7 @@ Convention (DESIGN.md section 6), on boolean masks where True is the referred ob
 import numpy as np
 
 from projects.earthmind.registry import METRICS
+from projects.earthmind.structures.mask_codec import decode_rle
 
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, required_eval_field, sample_name
@@ -59,17 +60,6 @@ def scores_from_counts(counts, thresholds=DEFAULT_THRESHOLDS):
     return scores
 
 
-def decode_target_mask(mask):
-    """A target mask from ``meta['eval']['mask']``: COCO RLE (``{'size': [h, w], 'counts': ...}``) or an array."""
-    if isinstance(mask, dict):
-        from pycocotools import mask as mask_utils
-        rle = dict(mask)
-        if isinstance(rle.get('counts'), str):
-            rle['counts'] = rle['counts'].encode('ascii')
-        return mask_utils.decode(rle).astype(bool)
-    return np.asarray(mask, dtype=bool)
-
-
 @METRICS.register_module()
 class ReferringSegmentationMetric(EarthMindMetric):
     """Referring segmentation; reads the predicted mask ``pred_mask`` of each prediction dict (``[H, W]``, from
@@ -96,7 +86,7 @@ class ReferringSegmentationMetric(EarthMindMetric):
         predicted = sample['pred_mask']
         if hasattr(predicted, 'detach'):
             predicted = predicted.detach().cpu().numpy()
-        target = decode_target_mask(required_eval_field(sample, 'mask', self.metric_name))
+        target = decode_rle(required_eval_field(sample, 'mask', self.metric_name))
         try:
             inter, union = mask_intersection_union(predicted, target)
         except ValueError as err:

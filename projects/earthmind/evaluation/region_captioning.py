@@ -7,7 +7,7 @@ whole-image captions.
 """
 from projects.earthmind.registry import METRICS
 
-from .box_codec import BoxFormatError, validate_box
+from projects.earthmind.structures.box_codec import BoxFormatError, validate_box
 from .captioning import CaptionMetric
 from .sample_fields import required_eval_field, sample_name
 

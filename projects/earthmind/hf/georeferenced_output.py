@@ -1,8 +1,7 @@
 """Georeferenced prediction outputs: mask GeoTIFFs, overlay PNGs and the windows a large scene is processed in.
 
 A mask GeoTIFF keeps the input's CRS and the affine transform of the window it was predicted on (the input's own
-transform for a whole scene), is uint8 with nodata 255 (pixels that were not predicted), tiled and compressed
-(DESIGN.md section 5).
+transform for a whole scene), is uint8 with nodata 255 (pixels that were not predicted), tiled and compressed.
 """
 import os
 

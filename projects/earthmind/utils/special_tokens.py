@@ -1,8 +1,8 @@
-"""Special tokens shared by the data pipeline and the model.
+"""Special tokens shared by the processor and the model.
 
 The ids are always looked up in the tokenizer (``tokenizer.convert_tokens_to_ids``),
-never hard-coded: a tokenizer that lacks them gets them through
-:func:`add_special_tokens` and the model resizes its embeddings to match.
+never hard-coded: the processor adds the ones a tokenizer lacks (:func:`add_special_tokens`)
+and the model resizes its embeddings to match.
 """
 IMAGE_PLACEHOLDER = '<image>'
 IMG_START_TOKEN = '<img>'
@@ -10,14 +10,15 @@ IMG_END_TOKEN = '</img>'
 IMG_CONTEXT_TOKEN = '<IMG_CONTEXT>'
 # Pixel grounding: each ``[SEG]`` in an answer becomes one mask. Region prompts: each
 # ``<vp>`` placeholder in a human turn is encoded as one ``<VP_CONTEXT>`` token, where the
-# model writes the region's mask-pooled visual feature. Configs that use them add
-# ``[SEG]`` / ``<VP_CONTEXT>`` through ``extra_special_tokens``.
+# model writes the region's mask-pooled visual feature.
 SEG_TOKEN = '[SEG]'
 VP_TOKEN = '<vp>'
 VP_CONTEXT_TOKEN = '<VP_CONTEXT>'
 
-# Tokens every EarthMind tokenizer carries; later features append to this tuple.
+# The image tokens every EarthMind tokenizer carries first; the processor appends the sensor, grounding and task
+# tokens.
 EARTHMIND_SPECIAL_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
+GROUNDING_TOKENS = (SEG_TOKEN, VP_CONTEXT_TOKEN)
 
 
 def add_special_tokens(tokenizer, extra_tokens=()):

@@ -1,7 +1,7 @@
 """DIOR-RSVG XML annotations -> grounding records; boxes survive the round trip within grid rounding."""
 from projects.earthmind.datasets.converters.conversion import BOX_OUTSIDE_IMAGE, MALFORMED_SOURCE
 from projects.earthmind.datasets.converters.dior_rsvg import SIZE_MISMATCH, convert_dior_rsvg
-from projects.earthmind.evaluation.box_codec import grid_to_pixels, parse_grounded_text
+from projects.earthmind.structures.box_codec import grid_to_pixels, parse_grounded_text
 
 from .helpers import answer, load_dataset, rgb, write_raster
 

@@ -9,7 +9,7 @@ import pytest
 from projects.earthmind.datasets.converters.conversion import (MALFORMED_BOX, MALFORMED_SOURCE, ConversionReport,
                                                                save_and_report)
 from projects.earthmind.datasets.converters.llava_instruct import convert_llava
-from projects.earthmind.evaluation.box_codec import parse_grounded_text
+from projects.earthmind.structures.box_codec import parse_grounded_text
 
 from .helpers import answer, load_dataset, rgb, write_json, write_raster
 

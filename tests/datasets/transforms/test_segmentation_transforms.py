@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from projects.earthmind.datasets.image_record import ImagePlan, Member
-from projects.earthmind.datasets.segmentation_masks import encode_rle
+from projects.earthmind.structures.mask_codec import encode_rle
 from projects.earthmind.datasets.sensors import get_sensor
 from projects.earthmind.datasets.transforms import (DynamicTiling, LoadSegmentationMasks, MakeGroundingImage,
                                                     NormalizeImage, PackInputs, RandomCrop, RandomFlip, ScaleBands,

@@ -14,7 +14,7 @@ import json
 import os
 from collections import Counter
 
-from projects.earthmind.evaluation.box_codec import BoxFormatError, parse_grounded_text, pixels_to_grid
+from projects.earthmind.structures.box_codec import BoxFormatError, parse_grounded_text, pixels_to_grid
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
 from ..conversation import ConversationFormatError, check_turns

@@ -20,7 +20,7 @@ the message naming the object).
 import os
 import xml.etree.ElementTree as ET
 
-from projects.earthmind.evaluation.box_codec import format_boxes
+from projects.earthmind.structures.box_codec import format_boxes
 
 from ..raster_io import raster_shape
 from .conversion import MALFORMED_SOURCE, RejectedItem, convert_items, pixel_box_to_grid, qa_turns

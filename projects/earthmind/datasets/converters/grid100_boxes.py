@@ -1,12 +1,12 @@
 """Boxes written on a 0-100 grid inside ``<box>[[...]]</box>`` (EarthDial, TEOChat style) -> the 0-1000 grid.
 
 GeoChat's own ``{<x1><y1><x2><y2>|<angle>}`` form is converted by
-:func:`projects.earthmind.evaluation.box_codec.geochat_to_internvl`; this module handles
+:func:`projects.earthmind.structures.box_codec.geochat_to_internvl`; this module handles
 texts that already use the canonical tags but a 0-100 grid. Angles are kept as written.
 """
 import re
 
-from projects.earthmind.evaluation.box_codec import format_boxes, grid100_to_grid1000, parse_box_list
+from projects.earthmind.structures.box_codec import format_boxes, grid100_to_grid1000, parse_box_list
 
 _TAGGED = re.compile(r'(<ref>(.*?)</ref>\s*)?<box>(.*?)</box>', re.S)
 

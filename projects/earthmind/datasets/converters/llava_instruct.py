@@ -13,7 +13,7 @@ rewritten into the canonical codec (``<ref>phrase</ref><box>[[x1, y1, x2, y2]]</
 """
 import os
 
-from projects.earthmind.evaluation.box_codec import BoxFormatError, geochat_to_internvl
+from projects.earthmind.structures.box_codec import BoxFormatError, geochat_to_internvl
 
 from .conversion import MALFORMED_BOX, MALFORMED_SOURCE, RejectedItem, convert_items, load_json
 from .grid100_boxes import grid100_text_to_grid1000

@@ -4,7 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from ..segmentation_masks import decode_mask, decode_region_prompt
+from projects.earthmind.structures.mask_codec import decode_mask, decode_region_prompt
 
 
 @TRANSFORMS.register_module()

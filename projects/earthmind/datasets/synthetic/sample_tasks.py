@@ -23,7 +23,7 @@ Change records are bi-temporal: ``"image"`` is a side-by-side mosaic (before | a
 the single-image RGB pipeline reads; the two dates are also written on their own
 (``images/change_<i>_before.tif`` and ``_after.tif``) for multi-temporal records. Change
 boxes are on the grid of one date's image, not of the mosaic. Boxes
-follow :mod:`projects.earthmind.evaluation.box_codec`. Deterministic for a given seed.
+follow :mod:`projects.earthmind.structures.box_codec`. Deterministic for a given seed.
 """
 import json
 import os
@@ -32,8 +32,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from rasterio.transform import Affine
 
-from projects.earthmind.evaluation.box_codec import format_boxes, pixels_to_grid
-from projects.earthmind.evaluation.box_iou import box_polygon
+from projects.earthmind.structures.box_codec import format_boxes, pixels_to_grid
+from projects.earthmind.structures.box_iou import box_polygon
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
 from .sample_generator import CLASSES, PIXEL_SIZE, synthesize_image, write_geotiff

@@ -1,7 +1,8 @@
 """Next-token cross-entropy of a causal LM reduced per token or per sample, on supervised positions only."""
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from projects.earthmind.structures.batch import IGNORE_INDEX
+
 LOSS_REDUCTIONS = ('token', 'sample')
 
 

@@ -7,6 +7,40 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 
+def row_segments(row_lengths, length):
+    """Segment lengths of one packed row: its samples, then the padding (if any)."""
+    used = sum(row_lengths)
+    if used > length:
+        raise ValueError(f'packed lengths {list(row_lengths)} sum to {used}, more than the row length {length}')
+    return list(row_lengths) + ([length - used] if used < length else [])
+
+
+def check_packed_lengths(packed_lengths, rows, length):
+    """Check that ``packed_lengths`` describes ``rows`` rows of ``length`` tokens (positive lengths, none too long).
+
+    Raises:
+        ValueError: Naming the row that does not fit.
+    """
+    if len(packed_lengths) != rows:
+        raise ValueError(f'packed_lengths has {len(packed_lengths)} rows but the batch has {rows}')
+    for r, row in enumerate(packed_lengths):
+        if not row or any(int(n) <= 0 for n in row):
+            raise ValueError(f'packed row {r}: sample lengths must be positive, got {list(row)}')
+        if sum(int(n) for n in row) > length:
+            raise ValueError(f'packed row {r}: sample lengths {list(row)} exceed the row length {length}')
+
+
+def packed_position_ids(packed_lengths, length, device=None):
+    """Position ids ``[R, length]`` restarting at 0 for every sample (and for the padding after them)."""
+    position_ids = torch.zeros((len(packed_lengths), length), dtype=torch.long, device=device)
+    for r, row in enumerate(packed_lengths):
+        start = 0
+        for n in row_segments([int(v) for v in row], length):
+            position_ids[r, start:start + n] = torch.arange(n, device=device)
+            start += n
+    return position_ids
+
+
 def _spans(packed_lengths):
     for r, row in enumerate(packed_lengths):
         start = 0

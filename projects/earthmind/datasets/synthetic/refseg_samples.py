@@ -31,8 +31,8 @@ from rasterio.transform import Affine
 
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER, SEG_TOKEN, VP_TOKEN
 
-from .segmentation_masks import encode_rle
-from .sensors import get_sensor
+from projects.earthmind.structures.mask_codec import encode_rle
+from projects.earthmind.datasets.sensors import get_sensor
 
 COLOURS = dict(red=(220, 40, 40), green=(40, 180, 60), blue=(40, 70, 220), yellow=(230, 210, 40))
 SIZES = ((64, 96), (96, 64), (80, 80), (64, 80), (80, 64), (72, 96))

@@ -49,6 +49,9 @@ class SAM2GroundingHead(nn.Module):
         super().__init__()
         from sam2.build_sam import build_sam2
 
+        self.init_args = dict(config_name=config_name, hydra_overrides=list(hydra_overrides or []),
+                           freeze_image_encoder=freeze_image_encoder, train_mask_decoder=train_mask_decoder)
+
         self.sam2 = build_sam2(
             config_name,
             ckpt_path=None,
@@ -72,6 +75,10 @@ class SAM2GroundingHead(nn.Module):
             self.sam2.image_encoder.requires_grad_(True)
         if train_mask_decoder:
             self.sam2.sam_mask_decoder.requires_grad_(True)
+
+    def config_dict(self):
+        """Constructor arguments (but ``llm_hidden_size`` and ``checkpoint``) that rebuild this head."""
+        return dict(self.init_args)
 
     def load_sam2_checkpoint(self, path: str) -> None:
         """Load an official SAM2 checkpoint (``{"model": state_dict}``) into the SAM2 model.

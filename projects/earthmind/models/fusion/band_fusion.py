@@ -4,14 +4,14 @@ A sample holds ``D`` dates, each split into ``G`` three-channel band groups, eac
 the shared ViT encodes every tile once. :class:`BandFusion` receives the ViT patch tokens of all tiles of a batch
 and fuses them per token position (the same tile and patch), before pixel shuffle and the projector:
 
-1. band groups: ``mean``, learned ``attention`` (group embedding + scorer, softmax over the groups present) or
-   ``concat`` (one block per group, each with its group embedding added);
+1. band groups, by a strategy of ``group_fusion.py``: ``mean``, learned ``attention`` (group embedding + scorer,
+   softmax over the groups present) or ``concat`` (one block per group, each with its group embedding added);
 2. modalities (``mean``/``attention`` only): groups are fused within each modality first, then the modalities
    present are combined with per-token weights from a separate gate network per modality, normalised over the
    modalities present, so optical and SAR get different importance; one modality alone passes through as is;
 3. dates: a learned date-index embedding (plus, optionally, an encoding of the day offset) is added to each date,
-   then the dates are kept as ``D`` blocks (``concat``), averaged (``mean``) or weighted by a learned scorer
-   (``attention``).
+   then a strategy of ``date_fusion.py`` keeps the dates as ``D`` blocks (``concat``), averages them (``mean``) or
+   weights them by a learned scorer (``attention``).
 
 There is no dropout and no mode-dependent branch: training and inference fuse identically, and every learned
 part is a parameter of this module, so it is saved in checkpoints.
@@ -22,35 +22,23 @@ import torch
 from torch import nn
 
 from projects.earthmind.registry import MODELS
-from projects.earthmind.utils.visual_tokens import check_date_fusion, check_group_fusion, visual_token_count
+from projects.earthmind.utils.visual_tokens import CONCAT, visual_token_count
+
+from .date_fusion import DateFusion
+from .group_fusion import GroupFusion, zero_embedding
+from .token_scorer import TokenScorer
 
 MODALITIES = ('optical', 'sar')
 
 
-class TokenScorer(nn.Module):
-    """Scores tokens with ``LayerNorm -> Linear -> GELU -> Linear(1)``: one logit per token.
-
-    Args:
-        hidden_size (int): Token width.
-        scorer_hidden_size (int): Width of the hidden layer.
-    """
-
-    def __init__(self, hidden_size, scorer_hidden_size):
-        super().__init__()
-        self.norm = nn.LayerNorm(hidden_size)
-        self.fc1 = nn.Linear(hidden_size, scorer_hidden_size)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(scorer_hidden_size, 1)
-
-    def forward(self, x):
-        """Return logits of shape ``x.shape[:-1] + (1,)``."""
-        return self.fc2(self.act(self.fc1(self.norm(x))))
-
-
-def _zero_embedding(num, dim):
-    embedding = nn.Embedding(num, dim)
-    nn.init.zeros_(embedding.weight)  # starts as the identity, so an RGB model behaves as without fusion
-    return embedding
+def _strategy(base, name, kind):
+    if name not in base.strategies:
+        raise ValueError(f'Unknown {kind} {name!r}; known: {sorted(base.strategies)}')
+    strategy = base.strategies[name]
+    keeps = strategy.keeps_groups if base is GroupFusion else strategy.keeps_dates
+    if keeps != (name == CONCAT):  # the processor counts visual tokens by this rule
+        raise ValueError(f'{kind} {name!r}: only strategies named {CONCAT!r} may keep one block per member')
+    return strategy
 
 
 @MODELS.register_module()
@@ -63,8 +51,8 @@ class BandFusion(nn.Module):
             (shared with the data pipeline's config).
         group_modalities (dict[str, str] | None): Modality (``'optical'`` or ``'sar'``) of every name in
             ``band_group_vocab``. None treats all groups as one optical modality (no cross-modal fusion).
-        group_fusion (str): ``'mean'``, ``'attention'`` or ``'concat'``.
-        date_fusion (str): ``'concat'``, ``'mean'`` or ``'attention'``.
+        group_fusion (str): Name of a :class:`GroupFusion` strategy (``'mean'``, ``'attention'``, ``'concat'``).
+        date_fusion (str): Name of a :class:`DateFusion` strategy (``'concat'``, ``'mean'``, ``'attention'``).
         max_dates (int): Size of the learned date-index embedding: the most dates a sample may have.
         date_offset_encoding (bool): Also add a learned projection of a sinusoidal encoding of each date's
             day offset (``date_offsets``) to its tokens.
@@ -84,8 +72,12 @@ class BandFusion(nn.Module):
                  scorer_hidden_size=64,
                  num_offset_frequencies=8):
         super().__init__()
-        check_group_fusion(group_fusion)
-        check_date_fusion(date_fusion)
+        self.init_args = dict(band_group_vocab=list(band_group_vocab), group_modalities=group_modalities,
+                           group_fusion=group_fusion, date_fusion=date_fusion, max_dates=int(max_dates),
+                           date_offset_encoding=date_offset_encoding, scorer_hidden_size=scorer_hidden_size,
+                           num_offset_frequencies=num_offset_frequencies)
+        group_strategy = _strategy(GroupFusion, group_fusion, 'group_fusion')
+        date_strategy = _strategy(DateFusion, date_fusion, 'date_fusion')
         vocab = list(band_group_vocab)
         if not vocab or len(set(vocab)) != len(vocab):
             raise ValueError(f'band_group_vocab must be non-empty without duplicates, got {vocab}')
@@ -99,14 +91,11 @@ class BandFusion(nn.Module):
         self.max_dates = int(max_dates)
         self.hidden_size = hidden_size
 
-        if group_fusion in ('attention', 'concat'):
-            self.group_embedding = _zero_embedding(len(vocab), hidden_size)
-        if group_fusion == 'attention':
-            self.group_scorer = TokenScorer(hidden_size, scorer_hidden_size)
-        if group_fusion != 'concat' and len(self.modalities) > 1:
+        self.group_strategy = group_strategy(hidden_size, len(vocab), scorer_hidden_size)
+        if not group_strategy.keeps_groups and len(self.modalities) > 1:
             self.modality_gates = nn.ModuleDict({m: TokenScorer(hidden_size, scorer_hidden_size)
                                                  for m in self.modalities})
-        self.date_embedding = _zero_embedding(self.max_dates, hidden_size)
+        self.date_embedding = zero_embedding(self.max_dates, hidden_size)
         self.date_offset_encoding = date_offset_encoding
         if date_offset_encoding:
             periods = 2.0**torch.linspace(0, 11, num_offset_frequencies)
@@ -114,8 +103,7 @@ class BandFusion(nn.Module):
             self.date_offset_proj = nn.Linear(2 * num_offset_frequencies, hidden_size)
             nn.init.zeros_(self.date_offset_proj.weight)
             nn.init.zeros_(self.date_offset_proj.bias)
-        if date_fusion == 'attention':
-            self.date_scorer = TokenScorer(hidden_size, scorer_hidden_size)
+        self.date_strategy = date_strategy(hidden_size, scorer_hidden_size)
 
     @staticmethod
     def _modality_per_group(vocab, group_modalities):
@@ -130,6 +118,10 @@ class BandFusion(nn.Module):
         if bad:
             raise ValueError(f'group_modalities values must be one of {MODALITIES}, got {bad}')
         return dict(group_modalities)
+
+    def config_dict(self):
+        """Constructor arguments (but ``hidden_size``) that rebuild this fusion."""
+        return dict(self.init_args, group_modalities=dict(self.group_modality))
 
     def output_tiles(self, num_dates, num_groups, num_tiles):
         """Number of fused tiles a sample with layout ``(D, G, T)`` gives."""
@@ -212,23 +204,14 @@ class BandFusion(nn.Module):
         return offsets
 
     def _fuse_sample(self, x, ids, offsets):
-        num_dates = x.shape[0]
         weights = dict(group_ids=ids, group_weights=None, modality_weights=None, date_weights=None)
-        if self.group_fusion == 'concat':
-            blocks = x + self.group_embedding(ids)[None, :, None, :]
+        if self.group_strategy.keeps_groups:
+            blocks, _ = self.group_strategy(x, ids)
         else:
             fused, weights['group_weights'], weights['modality_weights'] = self._fuse_groups(x, ids)
             blocks = fused[:, None]
-        blocks = blocks + self._date_term(num_dates, offsets, x)[:, None, None, :]
-        if self.date_fusion == 'concat':
-            return blocks, weights
-        if self.date_fusion == 'mean':
-            date_weights = blocks.new_full(blocks.shape[:-1], 1.0 / num_dates)
-            fused = blocks.mean(dim=0, keepdim=True)
-        else:
-            date_weights = torch.softmax(self.date_scorer(blocks).squeeze(-1), dim=0)
-            fused = (date_weights.unsqueeze(-1) * blocks).sum(dim=0, keepdim=True)
-        weights['date_weights'] = date_weights
+        blocks = blocks + self._date_term(x.shape[0], offsets, x)[:, None, None, :]
+        fused, weights['date_weights'] = self.date_strategy(blocks)
         return fused, weights
 
     def _fuse_groups(self, x, ids):
@@ -241,14 +224,7 @@ class BandFusion(nn.Module):
             if not members:
                 continue
             index = torch.tensor(members, device=x.device)
-            groups = x.index_select(1, index)
-            if self.group_fusion == 'mean':
-                weight = groups.new_full(groups.shape[:-1], 1.0 / len(members))
-                per_modality[modality] = groups.mean(dim=1)
-            else:
-                keys = groups + self.group_embedding(ids.index_select(0, index))[None, :, None, :]
-                weight = torch.softmax(self.group_scorer(keys).squeeze(-1), dim=1)
-                per_modality[modality] = (weight.unsqueeze(-1) * groups).sum(dim=1)
+            per_modality[modality], weight = self.group_strategy(x.index_select(1, index), ids.index_select(0, index))
             group_weights[:, index] = weight
         if len(per_modality) == 1:
             (modality, fused), = per_modality.items()

@@ -155,3 +155,13 @@ def encode_rle(mask):
     """Compressed COCO RLE of a boolean ``[H, W]`` mask, JSON-ready (``counts`` as str)."""
     rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
     return {'size': [int(v) for v in rle['size']], 'counts': rle['counts'].decode('ascii')}
+
+
+def decode_rle(mask):
+    """A boolean mask from a COCO RLE (``{'size': [h, w], 'counts': ...}``) or an array."""
+    if isinstance(mask, dict):
+        rle = dict(mask)
+        if isinstance(rle.get('counts'), str):
+            rle['counts'] = rle['counts'].encode('ascii')
+        return mask_utils.decode(rle).astype(bool)
+    return np.asarray(mask, dtype=bool)

@@ -35,7 +35,7 @@ from rasterio.transform import Affine
 
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
-from .sensors import S2_BASELINE_OFFSET_DATE, get_sensor
+from projects.earthmind.datasets.sensors import S2_BASELINE_OFFSET_DATE, get_sensor
 from .smooth_noise import smooth_noise
 
 SPECTRAL_CLASSES = ('crops', 'grass', 'wetland', 'rock')

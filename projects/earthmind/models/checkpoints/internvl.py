@@ -7,18 +7,17 @@ or ``language_model.`` (a standard causal LM). Every key must land in a module a
 provided (tied weights count once); otherwise :class:`CheckpointMismatchError` lists the offending names.
 """
 import dataclasses
-import importlib
 import inspect
 import json
 import os.path as osp
 
 import torch
 from safetensors import safe_open
-from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.modeling_utils import no_init_weights
 
-from .intern_vit import InternViT
-from .projector import build_mlp_projector
+from projects.earthmind.models.encoders.intern_vit import InternViT
+from projects.earthmind.models.encoders.projector import build_mlp_projector
+from projects.earthmind.models.language_models import build_causal_lm, resolve_dtype
 
 CONFIG_FILE = 'config.json'
 SINGLE_WEIGHTS_FILE = 'model.safetensors'
@@ -28,9 +27,6 @@ VISION_PREFIX = 'vision_model.'
 PROJECTOR_PREFIX = 'mlp1.'
 LLM_PREFIX = 'language_model.'
 
-# Serialisation bookkeeping and kernel choices in a saved config that must not steer how we build the LLM.
-_LLM_CONFIG_DROP = ('model_type', 'auto_map', '_name_or_path', 'transformers_version', 'attn_implementation',
-                    '_attn_implementation', '_attn_implementation_autoset', 'use_flash_attn')
 
 
 class CheckpointMismatchError(ValueError):
@@ -65,17 +61,6 @@ def _check_folder(folder):
         raise FileNotFoundError(f'Checkpoint folder not found: {folder}')
 
 
-def resolve_dtype(torch_dtype):
-    """Turn ``'bfloat16'``, ``'torch.bfloat16'`` or a ``torch.dtype`` into a ``torch.dtype`` (None stays None)."""
-    if torch_dtype is None or isinstance(torch_dtype, torch.dtype):
-        return torch_dtype
-    name = str(torch_dtype).removeprefix('torch.')
-    dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f'Unknown torch_dtype {torch_dtype!r}')
-    return dtype
-
-
 def build_vision_model(vision_config, attn_implementation='sdpa', drop_path_rate=None):
     """Build a randomly initialised :class:`InternViT` from an InternVL ``vision_config`` dict.
 
@@ -88,66 +73,6 @@ def build_vision_model(vision_config, attn_implementation='sdpa', drop_path_rate
     if drop_path_rate is not None:
         kwargs['drop_path_rate'] = drop_path_rate
     return InternViT(attn_implementation=attn_implementation, **kwargs)
-
-
-def _internlm2_classes():
-    # transformers 4.48 has no InternLM2; xtuner ships a local copy of its modeling code.
-    try:
-        module = importlib.import_module('xtuner._lite.modelings.internlm2')
-    except ImportError as err:
-        raise ImportError('InternLM2 language models need modeling code that transformers does not ship, and the '
-                          f'local copy in xtuner._lite.modelings.internlm2 could not be imported ({err}). '
-                          'Remote code from the checkpoint folder is never executed.') from err
-    return module.InternLM2Config, module.InternLM2ForCausalLM
-
-
-def build_causal_lm(llm_config, attn_implementation='sdpa', torch_dtype=None):
-    """Build a randomly initialised causal LM from an InternVL ``llm_config`` (or a plain HF config) dict.
-
-    Qwen2, Phi-3, Llama and every other family ``transformers`` knows are built through
-    ``AutoConfig.for_model`` + ``AutoModelForCausalLM.from_config``; InternLM2 through xtuner's local
-    modeling code. Phi-3 ``rope_scaling`` of type ``'su'`` (the name used by early Phi-3-128k configs) is
-    read as ``'longrope'``, its current name in ``transformers``.
-
-    Args:
-        llm_config (dict): Config fields including ``model_type``.
-        attn_implementation (str): ``'eager'``, ``'sdpa'`` or ``'flash_attention_2'``.
-        torch_dtype (torch.dtype | str | None): Parameter dtype; the default dtype when None.
-
-    Raises:
-        ValueError: If ``model_type`` is missing or unknown to ``transformers``.
-    """
-    fields = {k: v for k, v in llm_config.items() if k not in _LLM_CONFIG_DROP}
-    model_type = llm_config.get('model_type')
-    if not model_type:
-        raise ValueError('llm_config has no model_type')
-    dtype = resolve_dtype(torch_dtype)
-    if model_type == 'internlm2':
-        config_cls, model_cls = _internlm2_classes()
-        fields['attn_implementation'] = ('flash_attention_2'
-                                         if attn_implementation == 'flash_attention_2' else 'eager')
-        model = model_cls(config_cls(**fields))
-        if dtype is not None:
-            model.to(dtype)
-    else:
-        model = _build_auto_causal_lm(model_type, fields, attn_implementation, dtype)
-    # Under no_init_weights() transformers skips tying; tie explicitly so tied heads share the embedding.
-    model.tie_weights()
-    return model
-
-
-def _build_auto_causal_lm(model_type, fields, attn_implementation, dtype):
-    rope_scaling = fields.get('rope_scaling')
-    if model_type == 'phi3' and isinstance(rope_scaling, dict) and rope_scaling.get('type') == 'su':
-        fields['rope_scaling'] = dict(rope_scaling, type='longrope')
-    try:
-        config = AutoConfig.for_model(model_type, **fields)
-    except ValueError as err:
-        raise ValueError(f'Cannot build an LLM of model_type {model_type!r}: {err}') from err
-    kwargs = dict(attn_implementation=attn_implementation)
-    if dtype is not None:
-        kwargs['torch_dtype'] = dtype
-    return AutoModelForCausalLM.from_config(config, **kwargs)
 
 
 def build_internvl_modules(config, attn_implementation='sdpa', torch_dtype=None, drop_path_rate=None):

@@ -17,7 +17,7 @@ from torch import nn
 
 from projects.earthmind.registry import MODELS
 
-from .visual_token_regions import visual_token_coverage
+from projects.earthmind.structures.visual_token_regions import visual_token_coverage
 
 
 def _decoder(language_model):

@@ -7,7 +7,7 @@ x 8 GPUs = 128, lr 4e-5, length 4096, schedule) with ``freeze_vision_encoder``. 
 from mmengine.config import read_base
 
 with read_base():
-    from ...earthdial.earthdial_internvl2_4b_8xb4_1e_stage1_pairs import *  # noqa: F401,F403
+    from .earthdial_internvl2_4b_8xb4_1e_stage1_pairs import *  # noqa: F401,F403
 
 model['freeze_vision_encoder'] = True
 # The ViT trained in stage 1 is frozen here: keep it in this stage's checkpoints (DeepSpeed leaves frozen weights

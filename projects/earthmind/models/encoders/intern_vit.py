@@ -216,6 +216,13 @@ class InternViT(nn.Module):
                  initializer_factor=0.1,
                  attn_implementation='sdpa'):
         super().__init__()
+        self.init_args = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+                           num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+                           image_size=image_size, patch_size=patch_size, qkv_bias=qkv_bias,
+                           qk_normalization=qk_normalization, norm_type=norm_type, layer_norm_eps=layer_norm_eps,
+                           hidden_act=hidden_act, drop_path_rate=drop_path_rate, num_channels=num_channels,
+                           attention_dropout=attention_dropout, dropout=dropout, initializer_range=initializer_range,
+                           initializer_factor=initializer_factor)
         if attn_implementation not in ATTN_IMPLEMENTATIONS:
             raise ValueError(f'attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {attn_implementation!r}')
         if image_size % patch_size:
@@ -259,6 +266,10 @@ class InternViT(nn.Module):
         """str: The attention kernel every layer uses."""
         layers = self.encoder.layers
         return layers[0].attn.attn_implementation if len(layers) else None
+
+    def config_dict(self):
+        """Constructor arguments that rebuild this encoder (``attn_implementation`` included)."""
+        return dict(self.init_args, attn_implementation=self.attn_implementation)
 
     def set_attn_implementation(self, attn_implementation):
         """Switch every layer to ``attn_implementation`` (weights unchanged)."""

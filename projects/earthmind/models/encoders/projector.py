@@ -1,12 +1,7 @@
 """Pixel shuffle and the MLP projector between the vision encoder and the LLM (InternVL ``mlp1`` layout)."""
 from torch import nn
 
-
-def _shuffle_factor(downsample_ratio):
-    factor = round(1 / downsample_ratio)
-    if downsample_ratio <= 0 or abs(factor * downsample_ratio - 1) > 1e-6:
-        raise ValueError(f'downsample_ratio must be 1/k for an integer k >= 1, got {downsample_ratio}')
-    return factor
+from projects.earthmind.utils.visual_tokens import shuffle_factor
 
 
 def pixel_shuffle(features, downsample_ratio=0.5):
@@ -28,27 +23,12 @@ def pixel_shuffle(features, downsample_ratio=0.5):
     """
     if features.ndim != 4:
         raise ValueError(f'pixel_shuffle expects [N, h, w, C], got shape {tuple(features.shape)}')
-    k = _shuffle_factor(downsample_ratio)
+    k = shuffle_factor(downsample_ratio)
     n, h, w, c = features.shape
     if h % k or w % k:
         raise ValueError(f'Token grid {h}x{w} is not divisible by {k} (downsample_ratio {downsample_ratio})')
     blocks = features.reshape(n, h // k, k, w // k, k, c).permute(0, 1, 3, 2, 4, 5)
     return blocks.reshape(n, h // k, w // k, k * k * c)
-
-
-def tokens_per_tile(image_size, patch_size, downsample_ratio):
-    """Number of LLM tokens one tile becomes: ``(image_size / patch_size * downsample_ratio) ** 2``.
-
-    Raises:
-        ValueError: If the patch grid does not divide evenly.
-    """
-    if image_size % patch_size:
-        raise ValueError(f'image_size {image_size} is not divisible by patch_size {patch_size}')
-    grid = image_size // patch_size
-    k = _shuffle_factor(downsample_ratio)
-    if grid % k:
-        raise ValueError(f'Patch grid {grid} is not divisible by {k} (downsample_ratio {downsample_ratio})')
-    return (grid // k)**2
 
 
 def build_mlp_projector(vit_hidden, llm_hidden, downsample_ratio=0.5):
@@ -62,6 +42,6 @@ def build_mlp_projector(vit_hidden, llm_hidden, downsample_ratio=0.5):
     Returns:
         nn.Sequential: The projector.
     """
-    in_features = vit_hidden * _shuffle_factor(downsample_ratio)**2
+    in_features = vit_hidden * shuffle_factor(downsample_ratio)**2
     return nn.Sequential(
         nn.LayerNorm(in_features), nn.Linear(in_features, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))

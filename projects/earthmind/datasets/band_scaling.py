@@ -1,0 +1,139 @@
+"""Per-sensor pixel arithmetic: stored numbers -> physical units -> normalised values -> 3-band groups.
+
+Pure numpy functions on the arrays the loaders produce: ``img`` float32 ``[D, C, H, W]`` (dates, channels) with a
+validity mask ``valid`` of the same shape, ``channels`` naming each channel ``(sensor, band)``. The training
+transforms (``ScaleBands``, ``NormalizeImage``, ``GroupBands``, ``LoadRasterImage``) and the
+processor's inference path call these same functions, so a model sees identical numbers in both.
+"""
+import numpy as np
+
+from .sensors import get_sensor, sentinel2_baseline_offset
+
+SAR_UNITS = ('power', 'amplitude', 'db')
+
+
+def scale_bands(img, valid, dates, name='sample'):
+    """Turn stored numbers into physical units, per date and sensor member.
+
+    - ``linear`` sensors: ``value * scale + offset`` (Landsat C2 L2 reflectance ``DN * 2.75e-5 - 0.2``; 8-bit RGB
+      ``/ 255``);
+    - ``sentinel2``: ``(DN + offset) / 10000`` with ``offset`` -1000 for processing baseline 04.00 or later (the
+      member's ``processing_baseline``, else its date from 2022-01-25), 0 before;
+    - ``sar_db``: power -> ``10 * log10``, amplitude -> ``20 * log10`` (member field ``sar_units``: ``'power'``
+      default, ``'amplitude'`` or ``'db'`` for data already in dB); non-positive power/amplitude becomes invalid.
+
+    Masks and class bands are left as they are; invalid pixels are 0.
+
+    Args:
+        img (np.ndarray): ``[D, C, H, W]`` stored numbers.
+        valid (np.ndarray): ``[D, C, H, W]`` bool.
+        dates (Sequence[Sequence[Member]]): Per date its sensor members (``sensor``, ``sources`` naming the
+            member's channels in order, ``date``, ``fields``), the channels of a date in member order.
+        name (str): Names the sample in errors.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Scaled copies of ``img`` and ``valid``.
+    """
+    img, valid = img.copy(), valid.copy()
+    for d, members in enumerate(dates):
+        channel = 0
+        for member in members:
+            sensor, count = member.sensor, len(member.sources)
+            block, ok = img[d, channel:channel + count], valid[d, channel:channel + count]
+            if sensor.scaling == 'sar_db':
+                units = member.fields.get('sar_units', 'power')
+                if units not in SAR_UNITS:
+                    raise ValueError(f'{name}: sar_units must be one of {SAR_UNITS}, got {units!r}')
+                if units != 'db':
+                    ok &= block > 0
+                    factor = 10.0 if units == 'power' else 20.0
+                    block[...] = np.where(ok, factor * np.log10(np.where(ok, block, 1.0)), 0.0)
+            else:
+                extra = 0.0
+                if sensor.scaling == 'sentinel2':
+                    extra = sentinel2_baseline_offset(member.date, member.fields.get('processing_baseline'))
+                for i, source in enumerate(member.sources):
+                    band = sensor.band(source.name)
+                    if not band.categorical:
+                        block[i] = np.where(ok[i], (block[i] + extra) * band.scale + band.offset, 0.0)
+            channel += count
+    return img, valid
+
+
+def normalize_bands(img, valid, channels, band_stats):
+    """``(value - mean) / std`` per channel; invalid pixels become 0 (the mean).
+
+    Args:
+        img (np.ndarray): ``[D, C, H, W]`` physical units.
+        valid (np.ndarray): ``[D, C, H, W]`` bool.
+        channels (Sequence[tuple[str, str]]): ``(sensor, band)`` of each channel.
+        band_stats (Callable[[str, str], tuple[float, float]]): ``(mean, std)`` of a sensor's band.
+
+    Returns:
+        tuple[np.ndarray, float]: Normalised float32 ``img`` and the share of invalid pixels.
+    """
+    stats = np.array([band_stats(*channel) for channel in channels], dtype=np.float32)
+    mean, std = stats[:, 0][None, :, None, None], stats[:, 1][None, :, None, None]
+    return np.where(valid, (img - mean) / std, 0.0).astype(np.float32), float(1.0 - valid.mean())
+
+
+def group_bands(img, channels, sensors, sensor_groups, name='sample'):
+    """Stack the channels into named 3-channel groups for the shared ViT.
+
+    A group member is a band name or ``'A-B'`` (band A minus band B, both normalised). The groups of every sensor
+    of the sample are concatenated in member order (optical then SAR for pairs).
+
+    Args:
+        img (np.ndarray): ``[D, C, H, W]``.
+        channels (Sequence[tuple[str, str]]): ``(sensor, band)`` of each channel.
+        sensors (Sequence[str]): Sensor names of the sample, in member order.
+        sensor_groups (Callable[[str], list]): ``(group name, [three members])`` list of a sensor.
+        name (str): Names the sample in errors.
+
+    Returns:
+        tuple[np.ndarray, list[str]]: ``[D, G, 3, H, W]`` and the group names.
+    """
+    index = {channel: i for i, channel in enumerate(channels)}
+
+    def plane(sensor, band_name):
+        canonical = get_sensor(sensor).band(band_name).name
+        if (sensor, canonical) not in index:
+            raise ValueError(f'{name}: band group needs {canonical} of {sensor}, which was not loaded (it has '
+                             f'{", ".join(b for s, b in channels if s == sensor)})')
+        return img[:, index[(sensor, canonical)]]
+
+    stacks, names = [], []
+    for sensor in sensors:
+        for group, members in sensor_groups(sensor):
+            planes = []
+            for member in members:
+                first, minus, second = member.partition('-')
+                planes.append(plane(sensor, first) - plane(sensor, second) if minus else plane(sensor, first))
+            stacks.append(np.stack(planes, axis=1))
+            names.append(group)
+    return np.stack(stacks, axis=1), names
+
+
+def rgb_unit_pixels(pixels, dtype, name='image'):
+    """A 3-band 0-1 image from an RGB product: uint8 divided by 255, float kept, one band repeated to three.
+
+    Raises:
+        ValueError: For another band count or data type (such data needs a sensor for its scaling).
+    """
+    if pixels.shape[0] not in (1, 3):
+        raise ValueError(f'{name}: without a sensor the image must be a 1- or 3-band RGB product, got '
+                         f'{pixels.shape[0]} bands; name its sensor')
+    if dtype == 'uint8':
+        pixels = pixels.astype(np.float32) / 255.0
+    elif dtype in ('float32', 'float64'):
+        pixels = pixels.astype(np.float32)
+    else:
+        raise ValueError(f'{name}: an RGB product must be uint8 (divided by 255) or float (kept); {dtype} needs a '
+                         'sensor for its scaling')
+    return np.repeat(pixels, 3, axis=0) if pixels.shape[0] == 1 else pixels
+
+
+def normalize_rgb(pixels, mean, std):
+    """``(pixels - mean) / std`` per channel of a 0-1 RGB image ``[3, H, W]``."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    return (pixels - mean[:, None, None]) / std[:, None, None]
