@@ -8,7 +8,7 @@ file per band at native resolution (10/20/60 m, like the SAFE product) and one
 ``window x window`` windows of it. For each layout it prints
 
 - pipeline samples/s: the dataset's ``__getitem__`` (LoadMultiSensorImages,
-  ScaleBands, NormalizeBands, RandomFlip, GroupBands, TileGroups, EncodeConversation,
+  ScaleBands, NormalizeImage, RandomFlip, GroupBands, DynamicTiling, EncodeConversation,
   PackInputs) on one core (``torch.set_num_threads(1)``, as in a DataLoader worker);
 - raw samples/s: opening the files and ``DatasetReader.read`` of the same windows
   resampled onto the 10 m grid, nothing else;
@@ -32,15 +32,16 @@ import torch  # noqa: E402
 from rasterio.enums import Resampling  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 from rasterio.windows import Window, bounds, from_bounds  # noqa: E402
-from transformers import AutoTokenizer  # noqa: E402
 
-from projects.earthmind.datasets import EarthMindConversationDataset  # noqa: E402
-from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset  # noqa: E402
+from projects.earthmind.datasets import EarthMindConversationDataset, EarthMindProcessor  # noqa: E402
 from projects.earthmind.datasets.sensors import get_sensor  # noqa: E402
-from projects.earthmind.datasets.transforms import (EncodeConversation, GroupBands, LoadMultiSensorImages,  # noqa: E402
-                                                    NormalizeBands, PackInputs, RandomFlip, ScaleBands, TileGroups)
-from projects.earthmind.utils.visual_tokens import (DATE_FUSION_STRATEGIES, GROUP_FUSION_STRATEGIES,  # noqa: E402
-                                                    visual_token_count)
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset  # noqa: E402
+from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,  # noqa: E402
+                                                    LoadMultiSensorImages, NormalizeImage, PackInputs, RandomFlip,
+                                                    ScaleBands)
+from projects.earthmind.models.fusion.date_fusion import DateFusion  # noqa: E402
+from projects.earthmind.models.fusion.group_fusion import GroupFusion  # noqa: E402
+from projects.earthmind.utils.visual_tokens import visual_token_count  # noqa: E402
 
 ORIGIN = (600000.0, 5000000.0)
 QUESTION = [{'from': 'human', 'value': '<image>\nWhich land-cover class is it?'}, {'from': 'gpt', 'value': 'crops'}]
@@ -112,8 +113,8 @@ def main():
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as folder:
         make_sample_dataset(osp.join(folder, 'sample'), train_per_class=1, val_per_class=1, multisensor=False)
-        tokenizer = dict(type=AutoTokenizer.from_pretrained,
-                         pretrained_model_name_or_path=osp.join(folder, 'sample', 'tokenizer'))
+        processor = EarthMindProcessor(osp.join(folder, 'sample', 'tokenizer'), tile_size=args.tile_size,
+                                       max_tiles=args.max_tiles, max_length=8192)
         per_band, stacked = write_scene(folder, args.scene)
         windows = [[int(v) for v in rng.integers(0, args.scene - args.window, size=2)] + [args.window] * 2
                    for _ in range(args.samples + 1)]
@@ -122,7 +123,6 @@ def main():
                                                [(p, [1]) for p in per_band.values()]),
             'one 12-band 10 m file': (dict(image=osp.basename(stacked)), [(stacked, list(range(1, 13)))]),
         }
-        tiling = dict(tile_size=args.tile_size, min_tiles=1, max_tiles=args.max_tiles, use_thumbnail=True)
         print(f'Sentinel-2 L2A 12 bands, scene {args.scene} px, windows {args.window} px, tiles {args.tile_size} px, '
               f'torch threads {args.threads}, {args.samples} samples')
         for name, (image, files) in layouts.items():
@@ -130,24 +130,22 @@ def main():
                             **image) for i, w in enumerate(windows)]
             with open(osp.join(folder, 'records.json'), 'w') as f:
                 json.dump(records, f)
-            pipeline = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeBands),
-                        dict(type=RandomFlip, seed=0), dict(type=GroupBands), dict(type=TileGroups, **tiling),
-                        dict(type=EncodeConversation, tokenizer=tokenizer, template='qwen2_chat', tokens_per_tile=256,
-                             max_length=8192),
-                        dict(type=PackInputs)]
-            dataset = EarthMindConversationDataset('records.json', folder, pipeline, tokenizer, 'qwen2_chat', 256,
-                                                   max_length=8192, **tiling)
+            pipeline = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeImage),
+                        dict(type=RandomFlip, seed=0), dict(type=GroupBands), dict(type=DynamicTiling),
+                        dict(type=EncodeConversation), dict(type=PackInputs)]
+            dataset = EarthMindConversationDataset('records.json', folder, pipeline, processor)
             pipeline_rate = rate(lambda i: dataset[i], args.samples)
             raw_rate = rate(lambda i: raw_read(files, windows[i]), args.samples)
             layout = dataset[0]['image_layout'].tolist()
             print(f'{name}: pipeline {pipeline_rate:.1f} samples/s, raw rasterio read {raw_rate:.1f} samples/s, '
                   f'ratio {pipeline_rate / raw_rate:.2f}; layout (D, G, T) = {tuple(layout)}')
-        print('LLM visual tokens per sample (256 tokens per 448 px tile):')
+        per_tile = processor.tokens_per_tile
+        print(f'LLM visual tokens per sample ({per_tile} tokens per {args.tile_size} px tile):')
         for dates in (1, 2):
             d_g_t = (dates, layout[1], layout[2])
-            for group_fusion in GROUP_FUSION_STRATEGIES:
-                counts = ', '.join(f'date_fusion={df}: {visual_token_count(d_g_t, 256, group_fusion, df)}'
-                                   for df in (DATE_FUSION_STRATEGIES if dates > 1 else ('concat', )))
+            for group_fusion in GroupFusion.strategies:
+                counts = ', '.join(f'date_fusion={df}: {visual_token_count(d_g_t, per_tile, group_fusion, df)}'
+                                   for df in (DateFusion.strategies if dates > 1 else ('concat', )))
                 print(f'  D={dates}, G={layout[1]}, T={layout[2]}, group_fusion={group_fusion}: {counts}')
 
 

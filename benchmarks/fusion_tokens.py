@@ -15,8 +15,8 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from projects.earthmind.datasets.tiling import num_tiles_for_shape  # noqa: E402
-from projects.earthmind.models.encoders.projector import tokens_per_tile  # noqa: E402
-from projects.earthmind.utils.visual_tokens import GROUP_FUSION_STRATEGIES, visual_token_count  # noqa: E402
+from projects.earthmind.models.fusion.group_fusion import GroupFusion  # noqa: E402
+from projects.earthmind.utils.visual_tokens import tokens_per_tile, visual_token_count  # noqa: E402
 
 MODELS = {
     'tiny': dict(image_size=56, patch_size=14, downsample_ratio=0.5, min_tiles=1, max_tiles=4, use_thumbnail=True),
@@ -51,13 +51,13 @@ def main():
 
     print('\nSingle date: LLM visual tokens per sample')
     print(f'{"group_fusion":<14}{"tiny":>8}{"4B":>8}')
-    for group_fusion in GROUP_FUSION_STRATEGIES:
+    for group_fusion in GroupFusion.strategies:
         row = [tokens(m, args.height, args.width, 1, groups, group_fusion, 'concat')[0] for m in MODELS]
         print(f'{group_fusion:<14}' + ''.join(f'{n:>8}' for n in row))
 
     print('\nTwo dates: LLM visual tokens per sample')
     print(f'{"group_fusion":<14}{"date_fusion":<13}{"tiny":>8}{"4B":>8}')
-    for group_fusion in GROUP_FUSION_STRATEGIES:
+    for group_fusion in GroupFusion.strategies:
         for date_fusion in ('concat', 'mean'):
             row = [tokens(m, args.height, args.width, 2, groups, group_fusion, date_fusion)[0] for m in MODELS]
             print(f'{group_fusion:<14}{date_fusion:<13}' + ''.join(f'{n:>8}' for n in row))

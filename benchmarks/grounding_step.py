@@ -18,10 +18,10 @@ import time
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn  # noqa: E402
+from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 from projects.earthmind.registry import DATASETS, MODELS  # noqa: E402
 
@@ -58,8 +58,9 @@ def time_steps(model, batches, steps, warmup):
     """Mean seconds per training step, and the model's encoder timer (None without a grounding head)."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     timer = None
-    if model.grounding_head is not None:
-        timer = EncoderTimer(model.grounding_head.sam2.image_encoder)
+    head = model.core.grounding_head
+    if head is not None:
+        timer = EncoderTimer(head.sam2.image_encoder)
     total = 0.0
     for step in range(warmup + steps):
         batch = batches[step % len(batches)]
@@ -78,19 +79,20 @@ def time_steps(model, batches, steps, warmup):
 def main():
     args = parse_args()
     apply_stack_patches()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if not cfg.model.get('grounding_head'):
         raise SystemExit(f'{args.config} has no grounding_head')
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     loader = DataLoader(dataset, batch_size=cfg.train_dataloader.batch_size, collate_fn=earthmind_collate_fn)
     batches = [b['data'] for b in loader]
-    tiles = sum(int(b['pixel_values'].shape[0]) for b in batches) / len(batches)
+    tiles = sum(int(b.pixel_values.shape[0]) for b in batches) / len(batches)
     print(f'{args.config}: batch {cfg.train_dataloader.batch_size}, {len(batches)} batches, {tiles:.1f} ViT tiles '
           f'per batch, {args.steps} timed steps per variant')
     variants = []
     without = copy.deepcopy(cfg.model)
     without.pop('grounding_head')
     without.pop('mask_loss', None)
+    without.processor.grounding = None
     variants.append(('without grounding head', without))
     for frozen in (True, False):
         model_cfg = copy.deepcopy(cfg.model)
@@ -100,8 +102,8 @@ def main():
     baseline = None
     for name, model_cfg in variants:
         model = MODELS.build(model_cfg).train()
-        if model.grounding_head is not None:
-            name += f' ({model.grounding_head.image_size} px)'
+        if model.core.grounding_head is not None:
+            name += f' ({model.core.grounding_head.image_size} px)'
         seconds, timer = time_steps(model, batches, args.steps, args.warmup)
         baseline = baseline or seconds
         line = f'{name:58s} {seconds:.4f} s/step ({seconds / baseline:.2f}x)'

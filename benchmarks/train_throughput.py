@@ -28,13 +28,14 @@ import time
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import MODELS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn  # noqa: E402
 from projects.earthmind.datasets.packed_collate import earthmind_packed_collate_fn, plan_packed_rows  # noqa: E402
+from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
 from projects.earthmind.engine.model_flops import (ForwardFlopMeter, batch_sequence_lengths,  # noqa: E402
                                                    device_peak_tflops, train_step_flops)
@@ -78,11 +79,15 @@ def parse_args():
 def build_4b_model(model_cfg, device, attn='sdpa', gradient_checkpointing=False):
     """The EarthMind-4B shape with random weights, keeping the config's tokenizer and fusion settings.
 
-    ``device='meta'`` builds it without memory; on CUDA the weights are bf16.
+    The processor makes the 4B tiles (448 px, 14 px patches). ``device='meta'`` builds it without memory; on CUDA
+    the weights are bf16.
     """
     cfg = {k: v for k, v in model_cfg.items() if k not in ('vision_encoder', 'llm', 'pretrained_internvl')}
     dtype = 'bfloat16' if str(device).startswith('cuda') else None
-    cfg.update(pretrained_internvl=dict(type=build_internvl_modules, config=EARTHMIND_4B, attn_implementation=attn,
+    vision = EARTHMIND_4B['vision_config']
+    cfg.update(processor=dict(cfg['processor'], tile_size=vision['image_size'], patch_size=vision['patch_size'],
+                              downsample_ratio=EARTHMIND_4B['downsample_ratio'], max_length=EARTHMIND_4B_MAX_LENGTH),
+               pretrained_internvl=dict(type=build_internvl_modules, config=EARTHMIND_4B, attn_implementation=attn,
                                         torch_dtype=dtype),
                gradient_checkpointing=gradient_checkpointing)
     with torch.device(device):
@@ -92,15 +97,16 @@ def build_4b_model(model_cfg, device, attn='sdpa', gradient_checkpointing=False)
 def synthetic_samples(model, count, seed=0):
     """Samples shaped like ``PackInputs`` output for ``model`` (448 px RGB tiles, random text ids)."""
     g = torch.Generator().manual_seed(seed)
-    size = model._vit.image_size
+    core = model.core
+    size = core.vit.image_size
     tile = torch.randn(1, 3, size, size, generator=g)  # one random tile, repeated: content does not change speed
     samples = []
     for i in range(count):
         tiles = int(torch.randint(SYNTHETIC_TILES[0], SYNTHETIC_TILES[1] + 1, (), generator=g)) + 1
         text = int(torch.randint(SYNTHETIC_TEXT[0], SYNTHETIC_TEXT[1] + 1, (), generator=g))
-        ids = torch.randint(0, model.img_context_token_id, (text + tiles * model.tokens_per_tile, ), generator=g)
-        ids[ids == model.img_context_token_id] = 0
-        ids[8:8 + tiles * model.tokens_per_tile] = model.img_context_token_id
+        ids = torch.randint(0, core.image_token_id, (text + tiles * core.tokens_per_tile, ), generator=g)
+        ids[ids == core.image_token_id] = 0
+        ids[8:8 + tiles * core.tokens_per_tile] = core.image_token_id
         labels = ids.clone()
         labels[:len(ids) - text // 4] = -100  # the last quarter of the text is the answer
         samples.append(dict(input_ids=ids, labels=labels, pixel_values=tile.expand(tiles, -1, -1, -1),
@@ -132,9 +138,7 @@ def peak_memory_gib(device):
 def main():
     args = parse_args()
     apply_stack_patches()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     adapt_to_device(cfg)
     torch.manual_seed(cfg.get('randomness', {}).get('seed', 0))
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -152,10 +156,9 @@ def main():
     else:
         cfg.train_dataloader.collate_fn = collate
         dataloader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+        cfg.model.gradient_checkpointing = args.gradient_checkpointing
         with torch.device('meta' if args.dry_run else 'cpu'):
             model = MODELS.build(cfg.model)
-        if args.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
         lengths = dataloader.dataset.lengths
         epoch_lengths = [[lengths[i] for i in batch] for batch in dataloader.batch_sampler]
         if not args.dry_run:
@@ -164,22 +167,23 @@ def main():
         while len(batches) < args.warmup + args.steps:
             batches.extend(dataloader)
     # Without --packing, packing is estimated with rows of twice the longest sample the data allows.
-    compare = args.packing or (2 * EARTHMIND_4B_MAX_LENGTH if args.shape == 'earthmind_4b' else 2 * cfg.max_length)
+    compare = args.packing or 2 * model.processor.max_length
     padding = padding_fractions(epoch_lengths, compare)
     params = sum(p.numel() for p in model.parameters())
     peak = device_peak_tflops(args.peak_tflops) if not args.dry_run or args.peak_tflops else None
     print(f'config: {args.config} (model: {args.shape}, {params / 1e6:.1f} M parameters)')
     print(f'packing: {f"rows of at most {args.packing} tokens" if args.packing else "off"}, '
-          f'attention: {model.language_model.config._attn_implementation}, '
+          f'attention: {model.core.llm.config._attn_implementation}, '
           f'gradient checkpointing: {args.gradient_checkpointing}')
     print(f'padding fraction over one epoch of batches: {padding["unpacked"]:.3f} without packing, '
           f'{padding["packed"]:.3f} with packing (rows of at most {compare})')
 
     if args.dry_run:
-        flops = train_step_flops(model, batches[0]['data'])
+        first = batches[0]['data']
+        flops = train_step_flops(model, first)
         print(f'dry run on the meta device: {flops.total / 1e12:.2f} TFLOPs per step (LLM {flops.llm / 1e12:.2f}, '
               f'ViT {flops.vision / 1e12:.2f}, projector {flops.projector / 1e12:.3f}) for '
-              f'{sum(batch_sequence_lengths(batches[0]["data"]))} tokens in {len(batches[0]["data"]["meta"])} samples')
+              f'{sum(batch_sequence_lengths(first))} tokens in {first.num_samples} samples')
         if peak:
             print(f'at 45% MFU on a {peak} TFLOPS device: {flops.total / (0.45 * peak * 1e12):.3f} s per step')
         return
@@ -191,7 +195,7 @@ def main():
         if device == 'cuda':
             torch.cuda.synchronize()
         start = time.perf_counter()
-        head = getattr(model, 'grounding_head', None)
+        head = model.core.grounding_head
         meter = ForwardFlopMeter(head).__enter__() if head is not None else None
         model.train_step(batch, optim_wrapper)
         if meter is not None:
@@ -203,11 +207,11 @@ def main():
         step_times.append(time.perf_counter() - start)
         data = batch['data']
         lengths = batch_sequence_lengths(data)
-        tokens += data['input_ids'].numel()
+        tokens += data.input_ids.numel()
         real_tokens += sum(lengths)
         samples += len(lengths)
         flops += train_step_flops(model, data, meter.flops if meter is not None else 0).total
-        padding_timed.append(1 - sum(lengths) / data['input_ids'].numel())
+        padding_timed.append(1 - sum(lengths) / data.input_ids.numel())
 
     total = sum(step_times)
     tflops = flops / total / 1e12
@@ -230,7 +234,7 @@ def main():
 def loader_throughput(dataloader):
     samples, start = 0, time.perf_counter()
     for batch in dataloader:
-        samples += len(batch['data']['meta'])
+        samples += batch['data'].num_samples
     return samples / (time.perf_counter() - start)
 
 

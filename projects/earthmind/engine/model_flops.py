@@ -21,9 +21,10 @@ import re
 from dataclasses import dataclass
 
 import torch
-from peft import PeftModel
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from projects.earthmind.models.earthmind_core import unwrap
 
 # Dense bf16 tensor-core peaks in TFLOPS (NVIDIA data sheets; SXM parts, no sparsity).
 PEAK_BF16_TFLOPS = {'H200': 989.4, 'H100': 989.4, 'A100': 312.0}
@@ -49,10 +50,6 @@ def device_peak_tflops(override=None, device_name=None):
         if re.search(rf'\b{name}\b', device_name, flags=re.IGNORECASE):
             return peak
     return None
-
-
-def _unwrap(module):
-    return module.get_base_model() if isinstance(module, PeftModel) else module
 
 
 def _trains(module):
@@ -85,7 +82,7 @@ def _linear_weights(module):
 def vit_forward_flops(vit, num_tiles):
     """Forward FLOPs of an InternViT-like encoder (``hidden_size``, ``image_size``, ``patch_size``,
     ``num_hidden_layers``, ``embeddings.patch_embedding``) on ``num_tiles`` tiles."""
-    vit = _unwrap(vit)
+    vit = unwrap(vit)
     patches = (vit.image_size // vit.patch_size)**2
     tokens = patches + 1  # CLS
     conv = vit.embeddings.patch_embedding
@@ -113,44 +110,43 @@ class StepFlops:
         return self.llm + self.vision + self.projector + self.grounding
 
 
-def batch_sequence_lengths(data):
-    """Real token length of every sample of a collated batch (packed or not), in batch order."""
-    if data.get('packed_lengths') is not None:
-        return [int(n) for row in data['packed_lengths'] for n in row]
-    mask = data.get('attention_mask')
-    if mask is None:
-        return [int(data['input_ids'].shape[1])] * int(data['input_ids'].shape[0])
-    return [int(n) for n in mask.long().sum(dim=1).tolist()]
+def batch_sequence_lengths(batch):
+    """Real token length of every sample of an :class:`EarthMindBatch` (packed or not), in batch order."""
+    if batch.packed_lengths is not None:
+        return [int(n) for row in batch.packed_lengths for n in row]
+    if batch.attention_mask is None:
+        return [int(batch.input_ids.shape[1])] * int(batch.input_ids.shape[0])
+    return [int(n) for n in batch.attention_mask.long().sum(dim=1).tolist()]
 
 
-def train_step_flops(model, data, grounding_forward_flops=0):
-    """Training FLOPs of one step of an :class:`EarthMindModel` on the collated batch ``data``.
+def train_step_flops(model, batch, grounding_forward_flops=0):
+    """Training FLOPs of one step of an :class:`EarthMindModel` on ``batch``.
 
     Args:
         model (EarthMindModel): The model (its trainable flags decide the backward factors).
-        data (dict): The batch (``input_ids``, ``attention_mask`` or ``packed_lengths``, ``pixel_values``).
+        batch (EarthMindBatch): The batch (``input_ids``, ``attention_mask`` or ``packed_lengths``,
+            ``pixel_values``).
         grounding_forward_flops (int): Measured forward FLOPs of ``grounding_head`` in this step (see
             :class:`ForwardFlopMeter`); 0 without one.
 
     Returns:
         StepFlops: Per-component training FLOPs.
     """
-    vit_trains = _trains(model.vision_model)
-    before_projector = vit_trains or _trains(model.band_fusion)
-    projector_trains = _trains(model.mlp1)
-    llm_trains = _trains(model.language_model)
-    pixel_values = data.get('pixel_values')
-    tiles = 0 if pixel_values is None else int(pixel_values.shape[0])
+    core = model.core
+    vit_trains = _trains(core.vision_model)
+    before_projector = vit_trains or _trains(core.fusion)
+    projector_trains = _trains(core.mlp1)
+    llm_trains = _trains(core.language_model)
+    tiles = 0 if batch.pixel_values is None else int(batch.pixel_values.shape[0])
     tiles = tiles or 1  # a text-only batch runs one dummy tile (same graph on every process)
-    visual_tokens = int((data['input_ids'] == model.img_context_token_id).sum()) or model.tokens_per_tile
-    llm = _unwrap(model.language_model)
+    visual_tokens = int((batch.input_ids == core.image_token_id).sum()) or core.tokens_per_tile
     flops = StepFlops(
         llm=pass_factor(llm_trains, before_projector or projector_trains) *
-        llm_forward_flops(llm.config, batch_sequence_lengths(data)),
-        vision=pass_factor(vit_trains, False) * vit_forward_flops(model.vision_model, tiles),
-        projector=pass_factor(projector_trains, before_projector) * projector_forward_flops(model.mlp1, visual_tokens))
+        llm_forward_flops(core.llm.config, batch_sequence_lengths(batch)),
+        vision=pass_factor(vit_trains, False) * vit_forward_flops(core.vision_model, tiles),
+        projector=pass_factor(projector_trains, before_projector) * projector_forward_flops(core.mlp1, visual_tokens))
     if grounding_forward_flops:
-        head = model.grounding_head
+        head = core.grounding_head
         # Its frozen image encoder needs no backward; the decoder trains. Counted as trains-weights when any
         # parameter of the head trains: an upper bound when the image encoder is frozen.
         flops.grounding = pass_factor(_trains(head), False) * int(grounding_forward_flops)
@@ -167,7 +163,7 @@ class ForwardFlopMeter:
     runs outside any submodule's forward are not counted; backward is not counted (use :func:`pass_factor`).
 
     Example:
-        >>> with ForwardFlopMeter(model.grounding_head) as meter:
+        >>> with ForwardFlopMeter(model.core.grounding_head) as meter:
         ...     model.train_step(batch, optim_wrapper)
         >>> meter.flops
     """

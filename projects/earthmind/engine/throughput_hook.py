@@ -55,7 +55,7 @@ class ThroughputHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self._start is None:
             self._start = time.perf_counter()
-        head = getattr(self._model, 'grounding_head', None)
+        head = self._model.core.grounding_head
         if head is not None and runner.iter % self.interval == 0:
             self._meter = ForwardFlopMeter(head).__enter__()
 
@@ -63,12 +63,12 @@ class ThroughputHook(Hook):
         if self._meter is not None:
             self._meter.__exit__(None, None, None)
             self._grounding_flops, self._meter = self._meter.flops, None
-        data = data_batch['data']
-        lengths = batch_sequence_lengths(data)
+        batch = data_batch['data']
+        lengths = batch_sequence_lengths(batch)
         self._tokens += sum(lengths)
         self._samples += len(lengths)
-        self._positions += data['input_ids'].numel()
-        self._flops += train_step_flops(self._model, data, self._grounding_flops).total
+        self._positions += batch.input_ids.numel()
+        self._flops += train_step_flops(self._model, batch, self._grounding_flops).total
         if not self.every_n_train_iters(runner, self.interval) and not self.is_last_train_iter(runner):
             return
         seconds = time.perf_counter() - self._start

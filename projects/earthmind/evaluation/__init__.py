@@ -1,7 +1,5 @@
-"""EarthMind evaluation: metrics of the remote-sensing benchmarks, the box codec and test-time helpers."""
-from projects.earthmind.structures.box_codec import (BoxFormatError, GroundedPhrase, format_boxes, geochat_to_internvl, grid100_to_grid1000,
-                        grid_to_pixels, parse_boxes, parse_grounded_text, pixels_to_grid, strip_boxes)
-from projects.earthmind.structures.box_iou import box_iou, convex_polygon_intersection, polygon_area
+"""EarthMind evaluation: metrics of the remote-sensing benchmarks and test-time helpers."""
+from .answer_normalization import normalize_answer
 from .captioning import CaptionMetric, caption_scores
 from .change_detection import ChangeBoxMetric, ChangeCaptionMetric, change_box_scores
 from .classification import SceneClassificationMetric, classification_scores
@@ -11,13 +9,10 @@ from .multiple_choice import MultipleChoiceMetric, multiple_choice_scores, parse
 from .prediction_writer import PredictionWriterHook
 from .referring_segmentation import ReferringSegmentationMetric, segmentation_scores
 from .region_captioning import RegionCaptionMetric
-from .answer_normalization import normalize_answer
 from .vqa import VQAMetric, vqa_scores
 
 __all__ = [
-    'BoxFormatError', 'GroundedPhrase', 'format_boxes', 'geochat_to_internvl', 'grid100_to_grid1000', 'grid_to_pixels',
-    'parse_boxes', 'parse_grounded_text', 'pixels_to_grid', 'strip_boxes', 'box_iou', 'convex_polygon_intersection',
-    'polygon_area', 'CaptionMetric', 'caption_scores', 'ChangeBoxMetric', 'ChangeCaptionMetric', 'change_box_scores',
+    'CaptionMetric', 'caption_scores', 'ChangeBoxMetric', 'ChangeCaptionMetric', 'change_box_scores',
     'SceneClassificationMetric', 'classification_scores', 'GroundingMetric', 'grounding_scores', 'MultiLabelMetric',
     'multilabel_scores', 'parse_label_set', 'MultipleChoiceMetric', 'multiple_choice_scores', 'parse_choice',
     'PredictionWriterHook', 'ReferringSegmentationMetric', 'segmentation_scores', 'RegionCaptionMetric',

@@ -14,8 +14,6 @@ from projects.earthmind.registry import METRICS
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, eval_info, prediction_text, reference_text, sample_name
 
-CAPTION_METRICS = ('Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr')
-
 
 def caption_scores(candidates, references, use_meteor=True):
     """Corpus-level caption scores.

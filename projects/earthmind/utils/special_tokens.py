@@ -21,17 +21,17 @@ EARTHMIND_SPECIAL_TOKENS = (IMG_START_TOKEN, IMG_END_TOKEN, IMG_CONTEXT_TOKEN)
 GROUNDING_TOKENS = (SEG_TOKEN, VP_CONTEXT_TOKEN)
 
 
-def add_special_tokens(tokenizer, extra_tokens=()):
-    """Add the EarthMind special tokens that ``tokenizer`` does not have yet.
+def add_special_tokens(tokenizer, tokens):
+    """Add the ``tokens`` that ``tokenizer`` does not have yet, in order, as special tokens.
 
     Args:
         tokenizer: A Hugging Face tokenizer, modified in place.
-        extra_tokens (Sequence[str]): Further tokens a config asks for.
+        tokens (Sequence[str]): The tokens.
 
     Returns:
         int: The number of tokens added.
     """
-    wanted = list(EARTHMIND_SPECIAL_TOKENS) + [t for t in extra_tokens if t not in EARTHMIND_SPECIAL_TOKENS]
+    wanted = list(dict.fromkeys(tokens))
     vocab = tokenizer.get_vocab()
     missing = [t for t in wanted if t not in vocab]
     if not missing:
@@ -39,26 +39,9 @@ def add_special_tokens(tokenizer, extra_tokens=()):
     return tokenizer.add_special_tokens({'additional_special_tokens': missing}, replace_additional_special_tokens=False)
 
 
-def image_context_token_id(tokenizer):
-    """Return the id of ``<IMG_CONTEXT>`` in ``tokenizer``.
-
-    Raises:
-        ValueError: If the tokenizer does not know the token.
-    """
-    token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT_TOKEN)
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError(f'Tokenizer has no {IMG_CONTEXT_TOKEN} token; call add_special_tokens() first.')
-    return token_id
-
-
-def special_token_id(tokenizer, token):
-    """Return the id of ``token`` in ``tokenizer``, or None when the tokenizer does not have it."""
-    return tokenizer.get_vocab().get(token)
-
-
 def decode_answer(tokenizer, ids):
     """Decode generated ids without special tokens, except ``[SEG]``: it marks where each predicted mask belongs."""
-    seg_id = special_token_id(tokenizer, SEG_TOKEN)
+    seg_id = tokenizer.get_vocab().get(SEG_TOKEN)
     special = set(tokenizer.all_special_ids)
     kept = [i for i in ids if i == seg_id or i not in special]
     return tokenizer.decode(kept, skip_special_tokens=False)

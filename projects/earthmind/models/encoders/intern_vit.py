@@ -286,10 +286,6 @@ class InternViT(nn.Module):
         """
         self.gradient_checkpointing = True
 
-    def gradient_checkpointing_disable(self):
-        """Store activations again (the default)."""
-        self.gradient_checkpointing = False
-
     def forward(self, pixel_values, output_hidden_states=False):
         """Encode tiles.
 
