@@ -3,9 +3,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
+from tests.processors import TILING, TOKENS_PER_TILE, tiny_processor  # noqa: F401  (shared with the dataset tests)
 
-TILING = dict(tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)
-TOKENS_PER_TILE = 4
 IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
@@ -27,3 +26,9 @@ def tokenizer_cfg(sample_dir):
 def sample_tokenizer(sample_dir):
     """The sample tokenizer, loaded."""
     return AutoTokenizer.from_pretrained(str(sample_dir / 'tokenizer'))
+
+
+@pytest.fixture
+def processor(sample_dir):
+    """The tiny processor on the sample tokenizer (a fresh one per test)."""
+    return tiny_processor(str(sample_dir / 'tokenizer'))

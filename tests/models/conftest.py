@@ -1,10 +1,13 @@
 """Fixtures of the model tests: a tiny trained byte-level BPE tokenizer and tiny model configs."""
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
+from transformers import PreTrainedTokenizerFast
 
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.models.encoders.intern_vit import InternViT
+from projects.earthmind.models.fusion.band_fusion import BandFusion
+from projects.earthmind.models.language_models import build_causal_lm
+from tests.processors import TOKENS_PER_TILE, tiny_processor
 
 CHATML_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>')
 BPE_VOCAB = 300
@@ -16,7 +19,6 @@ TINY_VIT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, inte
 TINY_QWEN2 = dict(model_type='qwen2', vocab_size=BPE_VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, intermediate_size=128, max_position_embeddings=512,
                   tie_word_embeddings=False)
-TOKENS_PER_TILE = 4
 
 _CORPUS = [
     'Which land-cover class is shown? Answer with one of: water, forest, desert, urban.',
@@ -47,14 +49,21 @@ def tokenizer(tokenizer_dir):
     return PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
 
 
-def tiny_model_cfg(tokenizer, **overrides):
-    """EarthMindModel kwargs for the contract's tiny model, built from config dicts as configs write them."""
-    llm_fields = {k: v for k, v in TINY_QWEN2.items() if k != 'model_type'}
+def tiny_model_cfg(tokenizer, processor=None, fusion=None, **overrides):
+    """EarthMindModel kwargs for the contract's tiny model, built from config dicts as configs write them.
+
+    Args:
+        tokenizer: The tokenizer (given the processor's special tokens in place).
+        processor (dict | None): Overrides of the tiny processor settings (``group_fusion``, ``band_group_vocab``,
+            ``band_groups``, ``max_dates``, ``grounding``, ...).
+        fusion (dict | None): Extra ``BandFusion`` arguments (``date_offset_encoding``, ``scorer_hidden_size``).
+        **overrides: Other EarthMindModel arguments.
+    """
     cfg = dict(
+        processor=tiny_processor(tokenizer, **(processor or {})),
         vision_encoder=dict(type=InternViT, **TINY_VIT),
-        llm=dict(type=AutoModelForCausalLM.from_config, config=dict(type=Qwen2Config, **llm_fields),
-                 attn_implementation='eager'),
-        tokenizer=tokenizer)
+        llm=dict(type=build_causal_lm, llm_config=dict(TINY_QWEN2), attn_implementation='eager'),
+        fusion=dict(type=BandFusion, **(fusion or {})))
     cfg.update(overrides)
     return cfg
 

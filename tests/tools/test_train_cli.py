@@ -35,7 +35,7 @@ def test_learning_check_image_tokens_reach_the_llm(workspace):
     accuracy = greedy_accuracy(workspace, last_checkpoint(work_dir_of(workspace)))
     assert accuracy >= 0.9, f'tiny model reached only {accuracy:.2f} training accuracy'
 
-    ablation = ('model.image_feature_ablation=zero', )
+    ablation = ('model.type=tests.tools.image_blind_model.ImageBlindModel', )
     check_ok(run_train(workspace, cfg_options=ablation, extra_args=('--work-dir', 'work_dirs/ablation')))
     checkpoint = last_checkpoint(osp.join(workspace, 'work_dirs', 'ablation'))
     control = greedy_accuracy(workspace, checkpoint, cfg_options=ablation)

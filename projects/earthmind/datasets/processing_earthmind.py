@@ -35,8 +35,7 @@ from .conversation import encode_conversation
 from .grounding_composite import check_grounding_settings, multi_sensor_picture, rgb_composite
 from .image_inputs import read_inference_image
 from .sensor_prompt import add_sensor_tokens
-from .sensors import (SENSORS, SensorSpec, band_group_vocabulary, get_sensor, group_modalities, register_sensor,
-                      sensor_special_tokens)
+from .sensors import SENSORS, SensorSpec, band_group_vocabulary, get_sensor, register_sensor, sensor_special_tokens
 from .task_prompt import add_task_token, task_special_tokens
 from .templates import ChatTemplate, check_template_tokens, get_template
 from .tiling import dynamic_tile, num_tiles_for_shape, tile_grid
@@ -229,11 +228,25 @@ class EarthMindProcessor:
                              'tools/compute_band_stats.py and give the processor band_stats=FILE')
         return spec.mean, spec.std
 
+    def group_modalities(self):
+        """Modality of every group of the vocabulary: that of the sensors whose groups use it (``'optical'`` for
+        names no sensor uses).
+
+        Raises:
+            ValueError: If sensors of two modalities use one group name.
+        """
+        modalities = {}
+        for name, spec in SENSORS.items():
+            for group, _ in self.sensor_groups(name):
+                if modalities.setdefault(group, spec.modality) != spec.modality:
+                    raise ValueError(f'band group {group!r} is used by optical and SAR sensors; give them different '
+                                     'names')
+        return {group: modalities.get(group, 'optical') for group in self.band_group_vocab}
+
     def fusion_layout(self):
         """What the model's fusion is built with: the vocabulary, each group's modality, strategies, dates."""
-        return dict(band_group_vocab=list(self.band_group_vocab),
-                    group_modalities=group_modalities(self.band_group_vocab), group_fusion=self.group_fusion,
-                    date_fusion=self.date_fusion, max_dates=self.max_dates)
+        return dict(band_group_vocab=list(self.band_group_vocab), group_modalities=self.group_modalities(),
+                    group_fusion=self.group_fusion, date_fusion=self.date_fusion, max_dates=self.max_dates)
 
     # ------------------------------------------------------------------------------------------- pipeline steps
     def scale_bands(self, results):

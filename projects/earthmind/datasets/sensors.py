@@ -248,21 +248,6 @@ def band_group_vocabulary():
     return vocab
 
 
-def group_modalities(vocab):
-    """Modality of every group name of ``vocab``: that of the sensors whose default groups use it (``'optical'``
-    for names no sensor uses).
-
-    Raises:
-        ValueError: If sensors of two modalities use one group name.
-    """
-    modalities = {}
-    for spec in SENSORS.values():
-        for name, _ in spec.default_groups:
-            if modalities.setdefault(name, spec.modality) != spec.modality:
-                raise ValueError(f'band group {name!r} is used by optical and SAR sensors; give them different names')
-    return {name: modalities.get(name, 'optical') for name in vocab}
-
-
 def sentinel2_baseline_offset(date=None, processing_baseline=None):
     """Offset added to Sentinel-2 DN before dividing by 10000.
 
