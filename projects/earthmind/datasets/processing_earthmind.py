@@ -355,7 +355,8 @@ class EarthMindProcessor:
         input_ids, labels = self.encode_conversation(
             results['conversations'], num_image_tokens, results.get('sensors') or [], results.get('task'),
             results.get('system'), results.get('record_id'), generation_prompt)
-        results.update(input_ids=input_ids, labels=labels, num_image_tokens=num_image_tokens)
+        results.update(input_ids=input_ids, labels=None if generation_prompt else labels,
+                       num_image_tokens=num_image_tokens)
         return results
 
     def pack(self, results):

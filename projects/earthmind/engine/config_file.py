@@ -40,7 +40,9 @@ def share_processor(cfg):
             visit(dataset_cfg['dataset'], f'{where}.dataset')
             return
         kind = _dataset_class(dataset_cfg)
-        if kind is None or 'processor' not in inspect.signature(kind).parameters:
+        # A subclass may take the processor through **kwargs (ReferringSegmentationCocoDataset): look up the MRO.
+        if kind is None or not any('processor' in inspect.signature(c.__init__).parameters
+                                   for c in inspect.getmro(kind)):
             return
         if dataset_cfg.get('processor') is not None:
             raise ValueError(f'{where} names a processor of its own; datasets take the model\'s '

@@ -6,6 +6,7 @@ One ``nn.Module`` that training (``EarthMindModel``), evaluation and the exporte
 files. Submodules carry InternVL's names (``vision_model``, ``mlp1``, ``language_model``) plus ``fusion`` and
 ``grounding_head``.
 """
+import inspect
 import sys
 
 import numpy as np
@@ -234,22 +235,40 @@ class EarthMindCore(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- generation
     @torch.no_grad()
-    def generate(self, batch, stop_token_ids, pad_token_id, max_new_tokens=64, **generate_kwargs):
-        """Answer ids for every sample's prompt (:meth:`EarthMindBatch.prompt_ids`), greedy unless
-        ``generate_kwargs`` say otherwise; prompts are re-padded on the left for batched decoding.
+    def generate(self, batch, stop_token_ids, pad_token_id, max_new_tokens=64):
+        """Greedy answers to every sample's prompt (:meth:`EarthMindBatch.prompt_ids`).
+
+        The prompts are re-padded on the left and decoded step by step through the LLM's own forward with its
+        key-value cache (positions counted over the attended tokens, as Hugging Face's ``generate`` does), so every
+        causal LM family decodes alike, including those whose remote ``generate`` cannot start from input
+        embeddings under the pinned transformers (InternLM2).
 
         Returns:
             list[list[int]]: Per sample the new ids, ending before the first stop id.
         """
         prompts = batch.prompt_ids()
-        padded, mask = _pad_rows(prompts, pad_token_id, left=True)
-        embeds = self.embed(batch.replace(input_ids=padded, attention_mask=mask, labels=None))
-        kwargs = dict(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=list(stop_token_ids),
-                      pad_token_id=pad_token_id)
-        kwargs.update(generate_kwargs)
-        rows = self.language_model.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs).tolist()
-        stops = set(stop_token_ids)
-        return [row[:next((i for i, t in enumerate(row) if t in stops), len(row))] for row in rows]
+        ids, mask = _pad_rows(prompts, pad_token_id, left=True)
+        embeds = self.embed(batch.replace(input_ids=ids, attention_mask=mask, labels=None))
+        positions = (mask.cumsum(dim=1) - 1).masked_fill(mask == 0, 1)
+        keep_last = 'num_logits_to_keep' in inspect.signature(self.llm.forward).parameters
+        stops, past = set(stop_token_ids), None
+        answers, finished = [[] for _ in prompts], [False] * len(prompts)
+        for _ in range(max_new_tokens):
+            out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                                      past_key_values=past, use_cache=True,
+                                      **(dict(num_logits_to_keep=1) if keep_last else {}))
+            past, next_ids = out.past_key_values, out.logits[:, -1].argmax(dim=-1)
+            for b, token in enumerate(next_ids.tolist()):
+                if not finished[b]:
+                    finished[b] = token in stops
+                    if not finished[b]:
+                        answers[b].append(token)
+            if all(finished):
+                break
+            embeds = self.language_model.get_input_embeddings()(next_ids[:, None])
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            positions = positions[:, -1:] + 1
+        return answers
 
     @torch.no_grad()
     def answer_masks(self, batch, answers, pad_token_id):

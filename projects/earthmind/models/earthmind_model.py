@@ -35,8 +35,8 @@ class EarthMindModel(BaseModel):
         loss_reduction (str): ``'token'`` (default): mean cross-entropy over the supervised tokens of the batch
             (Hugging Face's loss; long answers weigh more). ``'sample'``: mean over samples of each sample's mean
             token loss (every sample weighs the same, packed or not).
-        generation_cfg (dict | None): Defaults for ``mode='predict'``: ``max_new_tokens`` (64), ``stop_words``
-            (single tokens; default the chat template's) and any other keyword of Hugging Face ``generate``.
+        generation_cfg (dict | None): Greedy decoding of ``mode='predict'``: ``max_new_tokens`` (64) and
+            ``stop_words`` (single tokens; default the chat template's).
         data_preprocessor (dict | nn.Module | None): Default :class:`EarthMindDataPreprocessor`.
         init_cfg (dict | None): Unused (weights are initialised or loaded at construction); kept for mmengine.
 
@@ -66,9 +66,11 @@ class EarthMindModel(BaseModel):
         elif mask_loss is not None or attention_prompt_loss is not None:
             raise ValueError('mask_loss and attention_prompt_loss need a grounding_head')
         cfg = dict(generation_cfg or {})
+        unknown = sorted(set(cfg) - {'max_new_tokens', 'stop_words'})
+        if unknown:
+            raise ValueError(f'generation_cfg takes max_new_tokens and stop_words (greedy decoding), got {unknown}')
         self.stop_token_ids = self.processor.stop_token_ids(cfg.pop('stop_words', None))
-        cfg.setdefault('max_new_tokens', 64)
-        self.generation_cfg = cfg
+        self.generation_cfg = dict(max_new_tokens=int(cfg.get('max_new_tokens', 64)))
 
     @property
     def tokenizer(self):
