@@ -10,7 +10,6 @@ are written as ``{image}_c{col}_r{row}_mask{i}.tif`` (uint8, nodata 255, the inp
 transform) plus an overlay PNG in ``--out-dir``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 

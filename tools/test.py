@@ -10,7 +10,6 @@ failure.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
@@ -19,13 +18,11 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmengine.config import ConfigDict, DictAction  # noqa: E402
 from mmengine.config.lazy import LazyObject  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
+from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint  # noqa: E402
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
-from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
-from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint  # noqa: E402
+from projects.earthmind.engine.runner_start import set_work_dir, start_runner  # noqa: E402
 from projects.earthmind.evaluation.metrics_table import format_metrics_table  # noqa: E402
 
 TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
@@ -53,11 +50,7 @@ def build_config(args):
     if missing:
         raise ValueError(f'{args.config} has no {", ".join(missing)}: a test config declares the test data, '
                          'the metrics and the test loop')
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0], 'test')
+    set_work_dir(cfg, args, 'test')
     # The checkpoint is loaded below, strictly; the runner must not load or resume anything itself.
     cfg.load_from, cfg.resume = None, False
     adapt_to_device(cfg)
@@ -69,10 +62,7 @@ def build_config(args):
 
 def main():
     args = parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    apply_stack_patches()
-    cfg = build_config(args)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = start_runner(args, build_config)
     model = runner.model.module if hasattr(runner.model, 'module') else runner.model
     load_test_checkpoint(model, args.checkpoint, logger=runner.logger)
     metrics = runner.test()

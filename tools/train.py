@@ -4,20 +4,17 @@ Usually started through ``tools/dist.sh train CONFIG GPUS``; runs directly too
 (``python tools/train.py CONFIG``). Exits non-zero when training fails.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 from projects.earthmind.engine.checkpoint_chain import resolve_load_from  # noqa: E402
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device, use_deepspeed  # noqa: E402
-from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
+from projects.earthmind.engine.runner_start import set_work_dir, start_runner  # noqa: E402
 
 
 def parse_args():
@@ -37,12 +34,7 @@ def parse_args():
 
 def build_config(args):
     """Load the config and apply the command line and the machine's facts."""
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = set_work_dir(load_config(args.config, args.cfg_options), args)
     if args.seed is not None and args.resume is None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     if args.resume == 'auto':
@@ -61,12 +53,7 @@ def build_config(args):
 
 
 def main():
-    args = parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    apply_stack_patches()
-    cfg = build_config(args)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    start_runner(parse_args(), build_config).train()
 
 
 if __name__ == '__main__':

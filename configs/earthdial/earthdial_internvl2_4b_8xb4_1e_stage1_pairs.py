@@ -17,7 +17,6 @@ from xtuner.dataset import ConcatDataset
 from xtuner.dataset.samplers import LengthGroupedSampler
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
-from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 
 with read_base():
     from .._base_.datasets.eo_instruction_mix import *  # noqa: F401,F403
@@ -37,10 +36,8 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,
     dataset=dict(type=ConcatDataset, datasets=[
-        dict(type=EarthMindConversationDataset, **data_paths['rsicd'], pipeline=rgb_pipeline,
-             skip_bad_records=skip_bad_records),
-        dict(type=EarthMindConversationDataset, **data_paths['nwpu_captions'], pipeline=rgb_pipeline,
-             skip_bad_records=skip_bad_records),
+        dict(conversation_dataset, **data_paths['rsicd'], pipeline=rgb_pipeline),
+        dict(conversation_dataset, **data_paths['nwpu_captions'], pipeline=rgb_pipeline),
     ]),
     # One accumulation group of similar lengths at a time, from the lengths the datasets computed up front.
     sampler=dict(type=LengthGroupedSampler, length_property='lengths',

@@ -8,8 +8,6 @@ Run: ``tools/dist.sh train configs/earthdial/earthdial_internvl2_4b_8xb4_1e_stag
 from mmengine.config import read_base
 from xtuner.dataset import ConcatDataset
 
-from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
-
 with read_base():
     from .earthdial_internvl2_4b_8xb4_1e_frozen_vit_base import *  # noqa: F401,F403
 
@@ -24,8 +22,6 @@ data_paths = dict(
 )
 
 train_dataloader['dataset'] = dict(type=ConcatDataset, datasets=[
-    dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
-         skip_bad_records=skip_bad_records),
-    dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline,
-         skip_bad_records=skip_bad_records),
+    dict(conversation_dataset, **data_paths['multispectral'], pipeline=multisensor_pipeline),
+    dict(conversation_dataset, **data_paths['sar'], pipeline=multisensor_pipeline),
 ])

@@ -20,7 +20,6 @@ from xtuner.dataset import ConcatDataset
 from xtuner.dataset.samplers import LengthGroupedSampler
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
-from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 from projects.earthmind.datasets.refseg_coco import ReferringSegmentationCocoDataset
 
 with read_base():
@@ -44,16 +43,12 @@ batch_size = 2
 train_dataset = dict(
     type=ConcatDataset,
     datasets=[
-        dict(type=EarthMindConversationDataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline,
-             skip_bad_records=skip_bad_records),
-        dict(type=EarthMindConversationDataset, **data_paths['sar'], pipeline=multisensor_pipeline,
-             skip_bad_records=skip_bad_records),
-        dict(type=EarthMindConversationDataset, **data_paths['multispectral'], pipeline=multisensor_pipeline,
-             skip_bad_records=skip_bad_records),
+        dict(conversation_dataset, **data_paths['rgb_instruct'], pipeline=rgb_pipeline),
+        dict(conversation_dataset, **data_paths['sar'], pipeline=multisensor_pipeline),
+        dict(conversation_dataset, **data_paths['multispectral'], pipeline=multisensor_pipeline),
         dict(type=ReferringSegmentationCocoDataset, **data_paths['refseg'], pipeline=rgb_segmentation_pipeline,
              skip_bad_records=skip_bad_records),
-        dict(type=EarthMindConversationDataset, **data_paths['region_caption'], pipeline=rgb_segmentation_pipeline,
-             skip_bad_records=skip_bad_records),
+        dict(conversation_dataset, **data_paths['region_caption'], pipeline=rgb_segmentation_pipeline),
     ])
 
 train_dataloader = dict(

@@ -13,7 +13,8 @@ import os.path as osp
 import rasterio
 import torch
 from mmengine.config import Config
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from projects.earthmind.models.checkpoints.internvl import build_internvl_modules
 from tests.models.internvl_folder import write_internvl_folder
@@ -38,6 +39,13 @@ CHAT_TOKENS = {
     'phi3': ['<|system|>', '<|user|>', '<|assistant|>', '<|end|>'],
 }
 TEMPLATES = {'qwen2': 'internvl2_5', 'phi3': 'phi3-chat'}  # as in the published config.json files
+# Special tokens of the published InternVL tokenizers the processor relies on: each family's chat markers (pad and
+# end-of-text first) and the image tokens InternVL adds.
+PUBLISHED_SPECIAL_TOKENS = {
+    'qwen2': ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<img>', '</img>', '<IMG_CONTEXT>'],
+    'phi3': ['<|endoftext|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end|>', '<img>', '</img>',
+             '<IMG_CONTEXT>'],
+}
 
 # Which generated sample file stands in for each record file the recipes name.
 SAMPLE_FILE_FOR = {
@@ -73,6 +81,21 @@ def write_internvl_standin(folder, llm_family, tokenizer_dir):
                            ('language_model.', parts.llm)):
         tensors.update({prefix + k: v.detach().to(torch.bfloat16) for k, v in module.state_dict().items()})
     return write_internvl_folder(folder, tensors, config, num_shards=2)
+
+
+def write_published_tokenizer(folder, llm_family, size):
+    """Save a word-level tokenizer of exactly ``size`` tokens (a published InternVL tokenizer's length) holding the
+    family's special tokens of :data:`PUBLISHED_SPECIAL_TOKENS` (the last ids) into ``folder``."""
+    special = PUBLISHED_SPECIAL_TOKENS[llm_family]
+    vocab = {f'w{i}': i for i in range(size - len(special))}
+    vocab.update({token: len(vocab) + i for i, token in enumerate(special)})
+    backend = Tokenizer(models.WordLevel(vocab, unk_token='w0'))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token='w0', pad_token=special[0],
+                                        eos_token=special[0], additional_special_tokens=special[1:])
+    assert len(tokenizer) == size
+    tokenizer.save_pretrained(folder)
+    return tokenizer
 
 
 def tiny_sam2_settings():

@@ -4,17 +4,21 @@ import os.path as osp
 import re
 
 import pytest
-from mmengine.config import Config
 from mmengine.runner import loops
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.samplers import LengthGroupedSampler
 
+from projects.earthmind.datasets.processing_earthmind import EarthMindProcessor
+from projects.earthmind.datasets.transforms import LoadMultiSensorImages, ProcessorStep
+from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.evaluation import (CaptionMetric, GroundingMetric, MultiLabelMetric, MultipleChoiceMetric,
                                            ReferringSegmentationMetric, SceneClassificationMetric, VQAMetric)
+from projects.earthmind.utils.visual_tokens import tokens_per_tile
 
 from .standins import REPO_ROOT
 
-TRAIN_RECIPES = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'earthdial', '*.py'))) + [
+TRAIN_RECIPES = sorted(p for p in glob.glob(osp.join(REPO_ROOT, 'configs', 'earthdial', '*.py'))
+                       if not p.endswith('_base.py')) + [
     osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py')
 ]
 TEST_METRICS = {
@@ -29,7 +33,7 @@ def _name(path):
 
 @pytest.mark.parametrize('recipe', TRAIN_RECIPES, ids=_name)
 def test_training_recipe_settings(recipe):
-    cfg = Config.fromfile(recipe)
+    cfg = load_config(recipe)
     gpus, per_gpu = map(int, re.search(r'_(\d+)xb(\d+)_', _name(recipe)).groups())
     loader = cfg.train_dataloader
     assert loader.batch_size == per_gpu
@@ -40,17 +44,21 @@ def test_training_recipe_settings(recipe):
     # Length-grouped sampling over whole accumulation groups, on the lengths the datasets compute.
     assert loader.sampler.type is LengthGroupedSampler and loader.sampler.length_property == 'lengths'
     assert loader.sampler.per_device_batch_size == per_gpu * accumulation
+    # Sequence length and tiling are the model's processor's: 4096 tokens, 448 px tiles, 256 tokens per tile.
+    processor = cfg.model.processor
+    assert processor.type is EarthMindProcessor and processor.max_length == 4096 and processor.tile_size == 448
+    assert tokens_per_tile(processor.tile_size, processor.patch_size, processor.downsample_ratio) == 256
     assert loader.dataset.type is ConcatDataset and len(loader.dataset.datasets) >= 2
     for dataset in loader.dataset.datasets:
-        assert dataset.max_length == 4096 and dataset.tile_size == 448 and dataset.tokens_per_tile == 256
+        # Every dataset counts and encodes tokens with the model's processor; no pipeline step has settings of
+        # its own that could disagree with it.
+        assert dataset.processor == processor
         assert dataset.data_root.startswith('data/')
-        encode = next(step for step in dataset.pipeline if step['type'].__name__ == 'EncodeConversation')
-        assert encode.max_length == dataset.max_length and encode.template == dataset.template
-        assert list(encode.extra_special_tokens) == list(cfg.model.extra_special_tokens)
+        assert all(set(step) == {'type'} for step in dataset.pipeline if issubclass(step['type'], ProcessorStep))
 
 
 def test_earthdial_stages_freeze_and_chain():
-    stages = {re.search(r'stage(\d)', p).group(1): Config.fromfile(p) for p in TRAIN_RECIPES if 'earthdial' in p}
+    stages = {re.search(r'stage(\d)', p).group(1): load_config(p) for p in TRAIN_RECIPES if 'earthdial' in p}
     assert [stages[s].model.freeze_vision_encoder for s in '123'] == [False, True, True]
     assert not any(stages[s].model.freeze_llm or stages[s].model.freeze_projector for s in '123')
     assert [stages[s].get('save_frozen_parameters', False) for s in '123'] == [False, True, True]
@@ -63,21 +71,25 @@ def test_earthdial_stages_freeze_and_chain():
 
 
 def test_earthmind_sft_mixes_every_data_kind():
-    cfg = Config.fromfile(TRAIN_RECIPES[-1])
+    cfg = load_config(TRAIN_RECIPES[-1])
     datasets = cfg.train_dataloader.dataset.datasets
-    kinds = {d.type.__name__ + (':sensor' if d.get('sensor_tokens') else '') for d in datasets}
+    kinds = {d.type.__name__ + (':sensor' if d.pipeline[0]['type'] is LoadMultiSensorImages else '') for d in datasets}
     assert kinds == {'EarthMindConversationDataset', 'EarthMindConversationDataset:sensor',
                      'ReferringSegmentationCocoDataset'}
+    # Sensor records put their sensors' tokens before the image (a processor setting all datasets share).
+    assert cfg.model.processor.get('sensor_tokens', True)
     assert set(cfg.data_paths) == {'rgb_instruct', 'sar', 'multispectral', 'refseg', 'region_caption'}
     assert cfg.model.llm_lora.r == 128 and cfg.model.llm_lora.lora_alpha == 256
     assert cfg.model.freeze_vision_encoder and not cfg.model.freeze_projector
     assert cfg.model.grounding_head.checkpoint == cfg.sam2_path and cfg.model.grounding_head.train_mask_decoder
-    assert {'[SEG]', '<VP_CONTEXT>'} <= set(cfg.model.extra_special_tokens)
+    # The processor adds [SEG] and <VP_CONTEXT> itself and has the grounding-picture settings SAM2 needs.
+    assert {'[SEG]', '<VP_CONTEXT>'} <= set(EarthMindProcessor.added_tokens())
+    assert cfg.model.processor.grounding is not None
 
 
 @pytest.mark.parametrize('family', sorted(TEST_METRICS))
 def test_benchmark_config(family):
-    cfg = Config.fromfile(
+    cfg = load_config(
         osp.join(REPO_ROOT, 'configs', 'earthmind', f'earthmind_internvl2_5_4b_sam2l_test_{family}.py'))
     assert [m.type for m in cfg.test_evaluator] == [TEST_METRICS[family]]
     assert cfg.test_cfg.type is loops.TestLoop and cfg.test_dataloader.batch_size == 1

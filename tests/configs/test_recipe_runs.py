@@ -84,7 +84,7 @@ def test_earthmind_sft_recipe_runs(workspace, sample_dir):
 
 
 def _vit_state(state_dict):
-    return {k: v for k, v in state_dict.items() if k.startswith('vision_model.')}
+    return {k: v for k, v in state_dict.items() if k.startswith('core.vision_model.')}
 
 
 @pytest.mark.slow
@@ -100,7 +100,7 @@ def test_earthdial_stages_run_and_chain(workspace, sample_dir):
         assert all(torch.isfinite(torch.tensor(h.data[0])).all() for h in _losses(runner).values())
         # Each later stage loads the checkpoint the previous stage's work_dir names.
         assert runner._load_from == (checkpoints[-1] if checkpoints else None)
-        vit_trainable.append(any(p.requires_grad for p in runner.model.vision_model.parameters()))
+        vit_trainable.append(any(p.requires_grad for p in runner.model.core.vision_model.parameters()))
         with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
             checkpoints.append(f.read().strip())
         assert osp.relpath(runner.work_dir, str(workspace)) == osp.join(

@@ -5,8 +5,6 @@ from transformers import AutoTokenizer
 from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from tests.processors import TILING, TOKENS_PER_TILE, tiny_processor  # noqa: F401  (shared with the dataset tests)
 
-IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-
 
 @pytest.fixture(scope='session')
 def sample_dir(tmp_path_factory):

@@ -3,6 +3,7 @@ import torch
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.registry import FUNCTIONS
+from projects.earthmind.structures.batch import EarthMindBatch
 
 
 def _sample(length, layout, tag):
@@ -19,24 +20,24 @@ def test_pads_and_concatenates_in_batch_order():
                                  pad_index=9)
     assert batch['data_samples'] is None
     data = batch['data']
-    assert set(data) == {'input_ids', 'labels', 'attention_mask', 'pixel_values', 'image_layout', 'group_ids',
-                         'date_offsets', 'meta'}
-    assert data['input_ids'].tolist() == [[1, 2, 3, 9, 9], [1, 2, 3, 4, 5], [1, 2, 3, 4, 9]]
-    assert data['labels'].tolist() == [[7, 7, 7, -100, -100], [7] * 5, [7, 7, 7, 7, -100]]
-    assert data['attention_mask'].tolist() == [[True] * 3 + [False] * 2, [True] * 5, [True] * 4 + [False]]
-    assert data['input_ids'].dtype == data['labels'].dtype == data['image_layout'].dtype == torch.long
-    assert data['image_layout'].tolist() == [[1, 1, 2], [0, 0, 0], [2, 3, 1]]
-    assert data['pixel_values'].shape == (8, 3, 4, 4)
-    assert [float(t[0, 0, 0]) for t in data['pixel_values']] == [1.0] * 2 + [3.0] * 6
-    assert [g.tolist() for g in data['group_ids']] == [[0], [], [0, 1, 2]]
-    assert [d.tolist() for d in data['date_offsets']] == [[0.0], [], [0.0, 10.0]]
-    assert data['date_offsets'][0].dtype == torch.float32
-    assert [m['id'] for m in data['meta']] == [1, 2, 3]
+    assert isinstance(data, EarthMindBatch) and data.num_samples == 3 and not data.is_packed
+    assert data.gt_masks is data.grounding_images is data.region_masks is data.position_ids is None
+    assert data.input_ids.tolist() == [[1, 2, 3, 9, 9], [1, 2, 3, 4, 5], [1, 2, 3, 4, 9]]
+    assert data.labels.tolist() == [[7, 7, 7, -100, -100], [7] * 5, [7, 7, 7, 7, -100]]
+    assert data.attention_mask.tolist() == [[True] * 3 + [False] * 2, [True] * 5, [True] * 4 + [False]]
+    assert data.input_ids.dtype == data.labels.dtype == data.image_layout.dtype == torch.long
+    assert data.image_layout.tolist() == [[1, 1, 2], [0, 0, 0], [2, 3, 1]]
+    assert data.pixel_values.shape == (8, 3, 4, 4)
+    assert [float(t[0, 0, 0]) for t in data.pixel_values] == [1.0] * 2 + [3.0] * 6
+    assert [g.tolist() for g in data.group_ids] == [[0], [], [0, 1, 2]]
+    assert [d.tolist() for d in data.date_offsets] == [[0.0], [], [0.0, 10.0]]
+    assert data.date_offsets[0].dtype == torch.float32
+    assert [m['id'] for m in data.meta] == [1, 2, 3]
 
 
 def test_text_only_batch_has_no_tiles():
     data = earthmind_collate_fn([_sample(2, (0, 0, 0), 1)])['data']
-    assert data['pixel_values'].shape == (0, 3, 4, 4) and data['image_layout'].tolist() == [[0, 0, 0]]
+    assert data.pixel_values.shape == (0, 3, 4, 4) and data.image_layout.tolist() == [[0, 0, 0]]
 
 
 def test_registered_and_errors():
@@ -55,15 +56,15 @@ def test_registered_and_errors():
 
 def test_segmentation_keys_are_per_sample_lists_present_only_when_used():
     plain = earthmind_collate_fn([_sample(2, (1, 1, 1), 1)])['data']
-    assert not {'gt_masks', 'grounding_images', 'region_masks'} & set(plain)
+    assert plain.gt_masks is plain.grounding_images is plain.region_masks is None
     seg = dict(_sample(3, (1, 1, 1), 2), gt_masks=torch.ones(2, 5, 6, dtype=torch.bool),
                grounding_image=torch.zeros(3, 5, 6))
     vp = dict(_sample(3, (1, 1, 1), 3), region_masks=torch.ones(1, 4, 4, dtype=torch.bool),
               grounding_image=torch.zeros(3, 4, 4))
     data = earthmind_collate_fn([_sample(2, (1, 1, 1), 1), seg, vp])['data']
-    assert data['gt_masks'][0] is None and data['gt_masks'][1].shape == (2, 5, 6) and data['gt_masks'][2] is None
-    assert data['grounding_images'][0] is None and data['grounding_images'][2].shape == (3, 4, 4)
-    assert data['region_masks'][:2] == [None, None] and data['region_masks'][2].shape == (1, 4, 4)
+    assert data.gt_masks[0] is None and data.gt_masks[1].shape == (2, 5, 6) and data.gt_masks[2] is None
+    assert data.grounding_images[0] is None and data.grounding_images[2].shape == (3, 4, 4)
+    assert data.region_masks[:2] == [None, None] and data.region_masks[2].shape == (1, 4, 4)
 
 
 @pytest.mark.parametrize('key', ['gt_masks', 'region_masks'])

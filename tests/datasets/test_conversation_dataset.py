@@ -10,31 +10,19 @@ from mmengine.logging import MMLogger
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation_dataset import EarthMindConversationDataset
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
-                                                    NormalizeImage, PackInputs)
+                                                    NormalizeImage, PackInputs, ProcessorStep)
 from projects.earthmind.registry import DATASETS
 from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN
-
-from .conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from tests.processors import TOKENS_PER_TILE, tiny_processor, tiny_processor_cfg
 
 QUESTION = '<image>\nWhich land-cover class does this image show?'
+PIPELINE = [dict(type=LoadRasterImage), dict(type=NormalizeImage), dict(type=DynamicTiling),
+            dict(type=EncodeConversation), dict(type=PackInputs)]
 
 
-def _pipeline(tokenizer_cfg, max_length=256, tiling=TILING):
-    return [
-        dict(type=LoadRasterImage),
-        dict(type=NormalizeImage, **IMAGENET),
-        dict(type=DynamicTiling, **tiling),
-        dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE,
-             max_length=max_length),
-        dict(type=PackInputs),
-    ]
-
-
-def _dataset(data_root, data_file, tokenizer_cfg, max_length=256, pipeline=None, **kwargs):
-    return EarthMindConversationDataset(
-        data_file=data_file, data_root=str(data_root),
-        pipeline=pipeline or _pipeline(tokenizer_cfg, max_length), tokenizer=tokenizer_cfg, template='qwen2_chat',
-        tokens_per_tile=TOKENS_PER_TILE, max_length=max_length, **TILING, **kwargs)
+def _dataset(data_root, data_file, tokenizer_cfg, max_length=256, pipeline=PIPELINE, **kwargs):
+    return EarthMindConversationDataset(data_file=data_file, data_root=str(data_root), pipeline=pipeline,
+                                        processor=tiny_processor(tokenizer_cfg, max_length=max_length), **kwargs)
 
 
 def _record(record_id, image, turns=None):
@@ -65,13 +53,14 @@ def bad_data(tmp_path, sample_dir):
 def test_sample_items_follow_the_contract(sample_dir, tokenizer_cfg):
     dataset = _dataset(sample_dir, 'classification_train.json', tokenizer_cfg)
     assert len(dataset) == 64 and len(dataset.lengths) == 64 and not dataset.skip_counts
-    context_id = dataset.tokenizer.convert_tokens_to_ids(IMG_CONTEXT_TOKEN)
+    context_id = dataset.processor.token_id(IMG_CONTEXT_TOKEN)
     for idx in (0, 1, 2, 63):
         item = dataset[idx]
         assert set(item) == {'input_ids', 'labels', 'pixel_values', 'num_image_tokens', 'meta', 'image_layout',
                              'group_ids', 'date_offsets'}
         assert item['image_layout'].tolist() == [1, 1, item['pixel_values'].shape[0]]
-        assert item['group_ids'].tolist() == [0] and item['date_offsets'].tolist() == [0.0]
+        assert item['group_ids'].tolist() == [dataset.processor.band_group_vocab.index('rgb')]
+        assert item['date_offsets'].tolist() == [0.0]
         assert item['input_ids'].dtype == torch.long and item['labels'].shape == item['input_ids'].shape
         assert item['pixel_values'].dtype == torch.float32 and item['pixel_values'].shape[1:] == (3, 56, 56)
         assert item['num_image_tokens'] == item['pixel_values'].shape[0] * TOKENS_PER_TILE
@@ -80,16 +69,17 @@ def test_sample_items_follow_the_contract(sample_dir, tokenizer_cfg):
         assert item['meta']['id'] == f'train_{idx:04d}' and item['meta']['index'] == idx
         assert item['meta']['crs'] == 'EPSG:32633' and item['meta']['transform'][0] == 10.0
     batch = earthmind_collate_fn([dataset[i] for i in range(4)])['data']
-    assert batch['pixel_values'].shape[0] == int(batch['image_layout'].prod(dim=1).sum())
+    assert batch.pixel_values.shape[0] == int(batch.image_layout.prod(dim=1).sum())
 
 
 def test_built_from_registry_with_string_types(sample_dir, tokenizer_cfg):
-    pipeline = [dict(t, type=t['type'].__name__) for t in _pipeline(tokenizer_cfg)]
+    pipeline = [dict(t, type=t['type'].__name__) for t in PIPELINE]
+    processor = dict(tiny_processor_cfg(tokenizer_cfg), max_length=256)
     cfg = dict(type='EarthMindConversationDataset', data_file='classification_val.json', data_root=str(sample_dir),
-               pipeline=pipeline, tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE,
-               max_length=256, max_records=5, **TILING)
+               pipeline=pipeline, processor=processor, max_records=5)
     dataset = DATASETS.build(cfg)
     assert len(dataset) == 5 and dataset[4]['meta']['id'] == 'val_0004'
+    assert dataset.processor.max_length == 256
 
 
 def test_bad_records_raise_one_error_naming_each(bad_data, tokenizer_cfg):
@@ -148,12 +138,16 @@ def test_truncated_raster_fails_at_getitem_naming_file_and_record(tmp_path, samp
         dataset[0]
 
 
-def test_pipeline_disagreeing_with_dataset_is_caught(sample_dir, tokenizer_cfg):
-    pipeline = _pipeline(tokenizer_cfg, tiling=dict(TILING, max_tiles=1))
-    dataset = _dataset(sample_dir, 'classification_val.json', tokenizer_cfg, pipeline=pipeline)
-    multi_tile = next(i for i, n in enumerate(dataset.lengths) if n != min(dataset.lengths))
-    with pytest.raises(RuntimeError, match='same tiling'):
-        dataset[multi_tile]
+def test_pipeline_steps_share_the_dataset_processor(sample_dir, tokenizer_cfg):
+    dataset = _dataset(sample_dir, 'classification_val.json', tokenizer_cfg)
+    steps = [step for step in dataset.pipeline.transforms if isinstance(step, ProcessorStep)]
+    assert len(steps) == 4 and all(step.processor is dataset.processor for step in steps)
+    assert len(set(dataset.lengths)) > 1  # multi-tile records: every length matches what the pipeline makes
+    assert [len(dataset[i]['input_ids']) for i in range(len(dataset))] == dataset.lengths
+    own = [dict(step, processor=tiny_processor(tokenizer_cfg, max_tiles=1)) if step['type'] is DynamicTiling else step
+           for step in PIPELINE]
+    with pytest.raises(ValueError, match="DynamicTiling takes the dataset's processor"):
+        _dataset(sample_dir, 'classification_val.json', tokenizer_cfg, pipeline=own)
 
 
 def test_file_level_errors(tmp_path, tokenizer_cfg):

@@ -9,25 +9,19 @@ from projects.earthmind.datasets.packed_collate import plan_packed_rows
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
                                                     NormalizeImage, PackInputs)
 
-from .conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from .conftest import tiny_processor
 
 BATCH = 8
 
 
 @pytest.fixture(scope='module')
-def dataset(sample_dir, tokenizer_cfg):
+def dataset(sample_dir):
     """The sample classification training set; ``lengths`` count image tokens (1-4 tiles + thumbnail)."""
-    pipeline = [
-        dict(type=LoadRasterImage),
-        dict(type=NormalizeImage, **IMAGENET),
-        dict(type=DynamicTiling, **TILING),
-        dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE,
-             max_length=256),
-        dict(type=PackInputs),
-    ]
+    pipeline = [dict(type=LoadRasterImage), dict(type=NormalizeImage), dict(type=DynamicTiling),
+                dict(type=EncodeConversation), dict(type=PackInputs)]
     return EarthMindConversationDataset(data_file='classification_train.json', data_root=str(sample_dir),
-                                        pipeline=pipeline, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                                        tokens_per_tile=TOKENS_PER_TILE, max_length=256, **TILING)
+                                        pipeline=pipeline,
+                                        processor=tiny_processor(str(sample_dir / 'tokenizer'), max_length=256))
 
 
 def _batches(indices, size=BATCH):

@@ -11,39 +11,31 @@ import rasterio
 import torch
 
 from projects.earthmind.datasets import EarthMindConversationDataset, earthmind_collate_fn
-from projects.earthmind.datasets.sensors import DEFAULT_BAND_GROUP_VOCAB, sensor_special_tokens
-from projects.earthmind.datasets.transforms import (EncodeConversation, GroupBands, LoadMultiSensorImages,
-                                                    NormalizeBands, PackInputs, RandomCrop, RandomFlip, ScaleBands,
-                                                    TileGroups)
+from projects.earthmind.datasets.sensors import sensor_special_tokens
+from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
+                                                    LoadMultiSensorImages, NormalizeImage, PackInputs, RandomCrop,
+                                                    RandomFlip, ScaleBands)
 from projects.earthmind.utils.special_tokens import IMG_CONTEXT_TOKEN
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
-from .conftest import TILING, TOKENS_PER_TILE
+from .conftest import TOKENS_PER_TILE, tiny_processor
 
 
-def _pipeline(tokenizer_cfg, group_fusion='mean', date_fusion='concat', bands=None, groups=None, crop=None,
-              sensor_tokens=False):
-    steps = [dict(type=LoadMultiSensorImages, bands=bands), dict(type=ScaleBands), dict(type=NormalizeBands),
+def _pipeline(crop=None):
+    steps = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeImage),
              dict(type=RandomFlip, seed=0)]
     if crop:
         steps.append(dict(type=RandomCrop, size=crop, seed=0))
-    return steps + [
-        dict(type=GroupBands, groups=groups), dict(type=TileGroups, **TILING),
-        dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE,
-             max_length=512, group_fusion=group_fusion, date_fusion=date_fusion, sensor_tokens=sensor_tokens,
-             extra_special_tokens=sensor_special_tokens()),
-        dict(type=PackInputs)
-    ]
+    return steps + [dict(type=GroupBands), dict(type=DynamicTiling), dict(type=EncodeConversation),
+                    dict(type=PackInputs)]
 
 
 def _dataset(root, data_file, tokenizer_cfg, group_fusion='mean', date_fusion='concat', bands=None, groups=None,
-             crop=None, sensor_tokens=False, **kwargs):
-    return EarthMindConversationDataset(
-        data_file=data_file, data_root=str(root),
-        pipeline=_pipeline(tokenizer_cfg, group_fusion, date_fusion, bands, groups, crop, sensor_tokens),
-        tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE, max_length=512,
-        group_fusion=group_fusion, date_fusion=date_fusion, sensor_tokens=sensor_tokens,
-        extra_special_tokens=sensor_special_tokens(), **TILING, **kwargs)
+             crop=None, sensor_tokens=False, max_dates=4, **kwargs):
+    processor = tiny_processor(tokenizer_cfg, max_length=512, group_fusion=group_fusion, date_fusion=date_fusion,
+                               bands=bands, band_groups=groups, sensor_tokens=sensor_tokens, max_dates=max_dates)
+    return EarthMindConversationDataset(data_file=data_file, data_root=str(root), pipeline=_pipeline(crop),
+                                        processor=processor, **kwargs)
 
 
 @pytest.mark.parametrize('data_file, group_fusion, date_fusion, groups, dates', [
@@ -57,13 +49,13 @@ def test_sample_tasks_follow_the_v2_contract(sample_dir, tokenizer_cfg, data_fil
                                              dates):
     dataset = _dataset(sample_dir, data_file, tokenizer_cfg, group_fusion, date_fusion, sensor_tokens=True)
     assert len(dataset) == 16 and not dataset.skip_counts
-    context_id = dataset.tokenizer.convert_tokens_to_ids(IMG_CONTEXT_TOKEN)
+    context_id = dataset.processor.token_id(IMG_CONTEXT_TOKEN)
     items = [dataset[i] for i in range(3)]
     for idx, item in enumerate(items):
         d, g, t = item['image_layout'].tolist()
         assert (d, g) == (dates, len(groups)) and t >= 1
         assert item['pixel_values'].shape == (d * g * t, 3, 56, 56) and torch.isfinite(item['pixel_values']).all()
-        assert item['group_ids'].tolist() == [DEFAULT_BAND_GROUP_VOCAB.index(name) for name in groups]
+        assert item['group_ids'].tolist() == [dataset.processor.band_group_vocab.index(name) for name in groups]
         assert item['date_offsets'].shape == (d, ) and item['date_offsets'][0] == 0
         assert item['num_image_tokens'] == visual_token_count((d, g, t), TOKENS_PER_TILE, group_fusion, date_fusion)
         assert int((item['input_ids'] == context_id).sum()) == item['num_image_tokens']
@@ -71,13 +63,20 @@ def test_sample_tasks_follow_the_v2_contract(sample_dir, tokenizer_cfg, data_fil
         meta = item['meta']
         assert meta['crs'] == 'EPSG:32632' and meta['transform'][0] in (10.0, -10.0) and len(meta['dates']) == d
         assert 0 <= meta['nodata_fraction'] < 0.3
-        sensor_ids = dataset.tokenizer.convert_tokens_to_ids(sensor_special_tokens())
+        sensor_ids = [dataset.processor.token_id(token) for token in sensor_special_tokens()]
         assert any(int(token) in sensor_ids for token in item['input_ids'])
     if dates == 2:
         assert all(item['date_offsets'][1] >= 30 for item in items)
     batch = earthmind_collate_fn(items)['data']
-    assert batch['image_layout'].shape == (3, 3)
-    assert batch['pixel_values'].shape[0] == int(batch['image_layout'].prod(dim=1).sum())
+    assert batch.image_layout.shape == (3, 3)
+    assert batch.pixel_values.shape[0] == int(batch.image_layout.prod(dim=1).sum())
+
+
+def test_records_with_more_dates_than_max_dates_are_rejected_up_front(sample_dir, tokenizer_cfg):
+    with pytest.raises(ValueError, match=r"(?s)16 of 16 records are bad \(invalid images: 16\).*"
+                       r'2 dates but the processor allows max_dates=1'):
+        _dataset(sample_dir, 'change_val.json', tokenizer_cfg, max_dates=1)
+    assert len(_dataset(sample_dir, 'change_single_date_val.json', tokenizer_cfg, max_dates=1)) == 16
 
 
 def test_band_selection_groups_and_crop_change_the_layout(sample_dir, tokenizer_cfg):
@@ -217,7 +216,7 @@ def test_crop_larger_than_a_record_is_found_up_front(sample_dir, tokenizer_cfg):
         _dataset(sample_dir, 'sar_val.json', tokenizer_cfg, crop=(200, 200))
 
 
-def test_band_stats_tool_output_feeds_normalize_bands(sample_dir, tmp_path, repo_root):
+def test_band_stats_tool_output_feeds_the_processor_normalisation(sample_dir, tmp_path, repo_root):
     out = tmp_path / 'stats.json'
     command = [sys.executable, 'tools/compute_band_stats.py', 'sar_train.json', '--data-root', str(sample_dir), '--out',
                str(out), '--bands', 'sentinel1_grd=VV,VH']
@@ -226,27 +225,32 @@ def test_band_stats_tool_output_feeds_normalize_bands(sample_dir, tmp_path, repo
     assert 'Wrote' in result.stdout and '2 bands over 64 records' in result.stdout
     stats = json.loads(out.read_text())['bands']['sentinel1_grd']
     assert -30 < stats['VH']['mean'] < stats['VV']['mean'] < 0 and stats['VV']['std'] > 1  # dB, not power
-    normalize = NormalizeBands(stats_file=str(out))
+    normalize = NormalizeImage(processor=tiny_processor(str(sample_dir / 'tokenizer'), band_stats=str(out)))
     img = np.full((1, 2, 2, 2), stats['VV']['mean'], np.float32)
     results = normalize(dict(img=img, valid=np.ones(img.shape, bool),
                              channels=[('sentinel1_grd', 'VV'), ('sentinel1_grd', 'VH')]))
     assert results['img'][0, 0] == pytest.approx(0, abs=1e-5)  # the file's mean, not the registry's
 
 
-def test_generic_hyperspectral_cube_with_configured_bands_groups_and_stats(tmp_path):
+def test_generic_hyperspectral_cube_with_configured_bands_groups_and_stats(tmp_path, sample_dir):
     cube = np.random.default_rng(0).uniform(0.01, 0.5, size=(30, 16, 20)).astype(np.float32)
     record = dict(id='hs', sensor='hyperspectral', image=_write(tmp_path / 'cube.tif', cube, nodata=None),
                   conversations=QUESTION)
-    results = LoadMultiSensorImages(bands={'hyperspectral': ['b3', 'b15', 'b30']})(
+    tokenizer = str(sample_dir / 'tokenizer')
+    bands = {'hyperspectral': ['b3', 'b15', 'b30']}
+    processor = tiny_processor(tokenizer, bands=bands)
+    results = LoadMultiSensorImages(processor=processor)(
         dict(index=0, record_id='hs', record=record, data_root=str(tmp_path)))
     assert results['channels'] == [('hyperspectral', 'b3'), ('hyperspectral', 'b15'), ('hyperspectral', 'b30')]
     np.testing.assert_array_equal(results['img'][0], cube[[2, 14, 29]])
-    results = ScaleBands()(results)
+    results = ScaleBands(processor=processor)(results)
     with pytest.raises(ValueError, match='no normalisation statistics for band b3 of hyperspectral'):
-        NormalizeBands()(dict(results))
+        NormalizeImage(processor=processor)(dict(results))
     stats = {'bands': {'hyperspectral': {b: {'mean': 0.25, 'std': 0.1} for b in ('b3', 'b15', 'b30')}}}
     (tmp_path / 'stats.json').write_text(json.dumps(stats))
-    results = NormalizeBands(stats_file=str(tmp_path / 'stats.json'))(results)
-    grouped = GroupBands(groups={'hyperspectral': [('hyperspectral', ['b3', 'b15', 'b30'])]})(results)
+    configured = tiny_processor(tokenizer, bands=bands, band_stats=str(tmp_path / 'stats.json'),
+                                band_groups={'hyperspectral': [('hyperspectral', ['b3', 'b15', 'b30'])]})
+    results = NormalizeImage(processor=configured)(results)
+    grouped = GroupBands(processor=configured)(results)
     assert grouped['group_names'] == ['hyperspectral'] and grouped['img'].shape == (1, 1, 3, 16, 20)
     np.testing.assert_allclose(grouped['img'][0, 0, 1], (cube[14] - 0.25) / 0.1, rtol=1e-5)

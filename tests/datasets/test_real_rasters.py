@@ -9,6 +9,7 @@ import rasterio
 from projects.earthmind.datasets.band_stats import compute_band_stats
 from projects.earthmind.datasets.sensors import get_sensor
 from projects.earthmind.datasets.transforms import LoadMultiSensorImages, ScaleBands
+from tests.processors import tiny_processor
 
 S2_DIR = 'sentinel2_l1c_T18SVG_20160112'
 L8_DIR = 'landsat8_l1_20150101'
@@ -20,14 +21,22 @@ def _s2_record(real_data_dir, **extra):
                 image={b: osp.join(real_data_dir, S2_DIR, f'{b}.tif') for b in bands}, **extra)
 
 
-def _load(record, bands, root='.'):
-    results = LoadMultiSensorImages(bands)(dict(index=0, record_id=record['id'], record=record, data_root=root))
-    return ScaleBands()(results)
+@pytest.fixture
+def load(sample_dir):
+    """``load(record, bands, scale=True)``: the record read (and scaled) with a processor reading ``bands``."""
+
+    def run(record, bands, scale=True):
+        processor = tiny_processor(str(sample_dir / 'tokenizer'), bands=bands)
+        results = LoadMultiSensorImages(processor=processor)(
+            dict(index=0, record_id=record['id'], record=record, data_root='.'))
+        return ScaleBands(processor=processor)(results) if scale else results
+
+    return run
 
 
-def test_sentinel2_13_bands_at_10_20_60_m_stack_on_the_10_m_grid(real_data_dir):
+def test_sentinel2_13_bands_at_10_20_60_m_stack_on_the_10_m_grid(real_data_dir, load):
     names = list(get_sensor('sentinel2_l1c').band_names)
-    results = _load(_s2_record(real_data_dir), {'sentinel2_l1c': names})
+    results = load(_s2_record(real_data_dir), {'sentinel2_l1c': names})
     img, valid = results['img'][0], results['valid'][0]
     assert img.shape == (13, 384, 384) and valid.all()
     with rasterio.open(osp.join(real_data_dir, S2_DIR, 'B02.tif')) as src:
@@ -49,10 +58,10 @@ def test_sentinel2_13_bands_at_10_20_60_m_stack_on_the_10_m_grid(real_data_dir):
     assert float(img[names.index('B10')].max()) < 0.01
 
 
-def test_sentinel2_window_keeps_its_transform_and_values(real_data_dir):
+def test_sentinel2_window_keeps_its_transform_and_values(real_data_dir, load):
     record = _s2_record(real_data_dir, window=[100, 50, 64, 32])
-    window = _load(record, {'sentinel2_l1c': ['B04', 'B8A']})
-    whole = _load(_s2_record(real_data_dir), {'sentinel2_l1c': ['B04', 'B8A']})
+    window = load(record, {'sentinel2_l1c': ['B04', 'B8A']})
+    whole = load(_s2_record(real_data_dir), {'sentinel2_l1c': ['B04', 'B8A']})
     assert window['img'].shape == (1, 2, 32, 64)
     assert window['img_meta']['transform'] == (10.0, 0.0, 440040.0 + 1000, 0.0, -10.0, 4175160.0 - 500)
     np.testing.assert_allclose(window['img'][0, 0], whole['img'][0, 0, 50:82, 100:164], rtol=1e-6)
@@ -60,11 +69,10 @@ def test_sentinel2_window_keeps_its_transform_and_values(real_data_dir):
     np.testing.assert_allclose(window['img'][0, 1], whole['img'][0, 1, 50:82, 100:164], atol=2e-3)
 
 
-def test_landsat8_pan_band_sets_the_15_m_grid(real_data_dir):
+def test_landsat8_pan_band_sets_the_15_m_grid(real_data_dir, load):
     record = dict(id='l8', sensor='landsat8',
                   image={b: osp.join(real_data_dir, L8_DIR, f'{b}.tif') for b in ('B2', 'B3', 'B4', 'B8')})
-    results = LoadMultiSensorImages({'landsat8': ['B4', 'B3', 'B2', 'B8']})(
-        dict(index=0, record_id='l8', record=record, data_root='.'))
+    results = load(record, {'landsat8': ['B4', 'B3', 'B2', 'B8']}, scale=False)
     assert results['img'].shape == (1, 4, 512, 512)
     assert results['img_meta']['crs'] == 'EPSG:32616'
     with rasterio.open(osp.join(real_data_dir, L8_DIR, 'B8.tif')) as src:

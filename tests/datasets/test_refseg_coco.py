@@ -16,17 +16,16 @@ from projects.earthmind.datasets.refseg_coco import (ANNOTATION_IMAGE_MISMATCH, 
                                                      UNKNOWN_ANNOTATION, UNKNOWN_IMAGE,
                                                      ReferringSegmentationCocoDataset, coco_refs_to_records,
                                                      convert_coco_refs, load_refs)
-from projects.earthmind.structures.mask_codec import decode_mask
-from projects.earthmind.structures.mask_codec import decode_rle
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
                                                     LoadSegmentationMasks, MakeGroundingImage, NormalizeImage,
                                                     PackInputs)
-from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN
+from projects.earthmind.structures.mask_codec import decode_mask, decode_rle
 
-from .conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from .conftest import tiny_processor
 
 H, W = 30, 40
-EXTRA = [SEG_TOKEN, VP_CONTEXT_TOKEN]
+PIPELINE = [dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks), dict(type=MakeGroundingImage),
+            dict(type=NormalizeImage), dict(type=DynamicTiling), dict(type=EncodeConversation), dict(type=PackInputs)]
 
 
 def _rect(x1, y1, x2, y2):
@@ -112,19 +111,14 @@ def test_conversion_makes_one_record_per_expression_and_rejects_with_reasons():
         coco_refs_to_records(_coco(), REFS, answer_template='no mask')
 
 
-def _pipeline(tokenizer_cfg):
-    return [dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks), dict(type=MakeGroundingImage),
-            dict(type=NormalizeImage, **IMAGENET), dict(type=DynamicTiling, **TILING),
-            dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                 tokens_per_tile=TOKENS_PER_TILE, max_length=256, extra_special_tokens=EXTRA),
-            dict(type=PackInputs)]
+def _processor(tokenizer_cfg):
+    return tiny_processor(tokenizer_cfg, max_length=256, grounding=dict())
 
 
 def _dataset(root, tokenizer_cfg, refs_file='refs.json', split='train', **kwargs):
     return ReferringSegmentationCocoDataset(
         instances_file='instances.json', refs_file=refs_file, image_prefix='images', split=split,
-        data_root=str(root), pipeline=_pipeline(tokenizer_cfg), tokenizer=tokenizer_cfg, template='qwen2_chat',
-        tokens_per_tile=TOKENS_PER_TILE, max_length=256, extra_special_tokens=EXTRA, **TILING, **kwargs)
+        data_root=str(root), pipeline=PIPELINE, processor=_processor(tokenizer_cfg), **kwargs)
 
 
 def test_dataset_reads_coco_directly(coco_root, tokenizer_cfg):
@@ -196,7 +190,6 @@ def test_spacenet_flat_polygons(real_data_dir, tmp_path, tokenizer_cfg):
     for record in records[:5]:
         record['image'] = 'real/spacenet_sample/sample_geotiff.tif'
     (tmp_path / 'records.json').write_text(json.dumps(records[:5]))
-    dataset = EarthMindConversationDataset(
-        data_file='records.json', data_root=str(tmp_path), pipeline=_pipeline(tokenizer_cfg), tokenizer=tokenizer_cfg,
-        template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE, max_length=256, extra_special_tokens=EXTRA, **TILING)
+    dataset = EarthMindConversationDataset(data_file='records.json', data_root=str(tmp_path), pipeline=PIPELINE,
+                                           processor=_processor(tokenizer_cfg))
     assert len(dataset) == 5 and not dataset.skip_counts

@@ -11,34 +11,26 @@ from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.conversation import encode_conversation
 from projects.earthmind.datasets.conversation_dataset import INVALID_MASKS, EarthMindConversationDataset
 from projects.earthmind.datasets.synthetic.refseg_samples import COLOURS
-from projects.earthmind.structures.mask_codec import decode_mask, encode_rle
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
                                                     LoadMultiSensorImages, LoadRasterImage, LoadSegmentationMasks,
-                                                    MakeGroundingImage, NormalizeBands, NormalizeImage, PackInputs,
-                                                    RandomFlip, ScaleBands, TileGroups)
+                                                    MakeGroundingImage, NormalizeImage, PackInputs, RandomFlip,
+                                                    ScaleBands)
+from projects.earthmind.structures.mask_codec import decode_mask, encode_rle
 from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN
-from projects.earthmind.utils.tokenizer_builder import build_tokenizer
 
-from .conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from .conftest import tiny_processor
 
-SEG_TOKENS = [SEG_TOKEN, VP_CONTEXT_TOKEN]
 H, W = 40, 60
 SQUARE = (5, 10, 15, 20)  # x1, y1, x2, y2 of the red square
+RGB_PIPELINE = [dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks), dict(type=MakeGroundingImage),
+                dict(type=NormalizeImage), dict(type=DynamicTiling), dict(type=EncodeConversation),
+                dict(type=PackInputs)]
 
 
-def _rgb_pipeline(tokenizer_cfg, extra=SEG_TOKENS):
-    return [dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks), dict(type=MakeGroundingImage),
-            dict(type=NormalizeImage, **IMAGENET), dict(type=DynamicTiling, **TILING),
-            dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                 tokens_per_tile=TOKENS_PER_TILE, max_length=256, extra_special_tokens=extra),
-            dict(type=PackInputs)]
-
-
-def _dataset(root, data_file, tokenizer_cfg, extra=SEG_TOKENS, pipeline=None, **kwargs):
-    return EarthMindConversationDataset(
-        data_file=data_file, data_root=str(root), pipeline=pipeline or _rgb_pipeline(tokenizer_cfg, extra),
-        tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE, max_length=256,
-        extra_special_tokens=extra, **TILING, **kwargs)
+def _dataset(root, data_file, tokenizer_cfg, pipeline=RGB_PIPELINE, max_length=256, grounding=None, **kwargs):
+    processor = tiny_processor(tokenizer_cfg, max_length=max_length, grounding=grounding or {})
+    return EarthMindConversationDataset(data_file=data_file, data_root=str(root), pipeline=pipeline,
+                                        processor=processor, **kwargs)
 
 
 def _square_mask():
@@ -111,16 +103,19 @@ def test_bad_segmentation_records_are_counted_skips(seg_root, tokenizer_cfg):
     assert len(dataset) == 1 and dataset.skip_counts == {INVALID_MASKS: len(BAD_RECORDS)}
 
 
-def test_seg_token_must_be_a_special_token(seg_root, tokenizer_cfg):
-    name = _write(seg_root, 'good.json', [GOOD])
-    with pytest.raises(ValueError, match=r"no single \[SEG\] token; add '\[SEG\]' to extra_special_tokens"):
-        _dataset(seg_root, name, tokenizer_cfg, extra=())
+def test_the_processor_gives_every_tokenizer_the_grounding_tokens(sample_tokenizer, tokenizer_cfg):
+    assert SEG_TOKEN not in sample_tokenizer.get_vocab() and VP_CONTEXT_TOKEN not in sample_tokenizer.get_vocab()
+    processor = tiny_processor(tokenizer_cfg)
+    assert {SEG_TOKEN, VP_CONTEXT_TOKEN} <= set(processor.added_tokens())
+    ids = processor.model_token_ids()
+    assert ids['seg_token_id'] == processor.token_id(SEG_TOKEN) != ids['region_token_id']
+    assert processor.tokenizer.encode(f'a {SEG_TOKEN}.', add_special_tokens=False).count(ids['seg_token_id']) == 1
 
 
 def test_good_record_packs_masks_aligned_with_pixels(seg_root, tokenizer_cfg):
     dataset = _dataset(seg_root, _write(seg_root, 'good.json', [GOOD]), tokenizer_cfg)
     sample = dataset[0]
-    seg_id = dataset.tokenizer.convert_tokens_to_ids(SEG_TOKEN)
+    seg_id = dataset.processor.token_id(SEG_TOKEN)
     assert int((sample['input_ids'] == seg_id).sum()) == sample['gt_masks'].shape[0] == 1
     assert sample['gt_masks'].dtype == torch.bool and tuple(sample['gt_masks'].shape[1:]) == sample['meta']['ori_shape']
     red = (sample['grounding_image'][0] > 0.8) & (sample['grounding_image'][1] < 0.3)
@@ -130,9 +125,9 @@ def test_good_record_packs_masks_aligned_with_pixels(seg_root, tokenizer_cfg):
     assert sample['meta']['tile_grid'] == (1, 2, True) and sample['image_layout'].tolist() == [1, 1, 3]
 
 
-def test_vp_is_encoded_as_one_region_token(tokenizer_cfg):
-    plain = build_tokenizer(tokenizer_cfg)
-    tokenizer = build_tokenizer(tokenizer_cfg, SEG_TOKENS)
+def test_vp_is_encoded_as_one_region_token(sample_tokenizer, tokenizer_cfg):
+    plain = sample_tokenizer
+    tokenizer = tiny_processor(tokenizer_cfg).tokenizer
     turns = [{'from': 'human', 'value': 'What is in <vp> and in <vp>?'}, {'from': 'gpt', 'value': 'two squares'}]
     ids, labels = encode_conversation(turns, tokenizer, 'qwen2_chat', 0, 256)
     region_id = tokenizer.convert_tokens_to_ids(VP_CONTEXT_TOKEN)
@@ -146,7 +141,7 @@ def test_vp_is_encoded_as_one_region_token(tokenizer_cfg):
 def test_generated_refseg_files_are_valid_and_masks_are_the_coloured_pixels(sample_dir, tokenizer_cfg):
     dataset = _dataset(sample_dir, 'refseg_train.json', tokenizer_cfg)
     assert len(dataset) == 24 and not dataset.skip_counts
-    seg_id = dataset.tokenizer.convert_tokens_to_ids(SEG_TOKEN)
+    seg_id = dataset.processor.token_id(SEG_TOKEN)
     shapes, multi = set(), 0
     for index in range(len(dataset)):
         sample = dataset[index]
@@ -162,23 +157,21 @@ def test_generated_refseg_files_are_valid_and_masks_are_the_coloured_pixels(samp
     assert any(h != w for h, w in shapes) and multi > 0
     regions = _dataset(sample_dir, 'region_prompt_train.json', tokenizer_cfg)
     sample = regions[0]
-    region_id = regions.tokenizer.convert_tokens_to_ids(VP_CONTEXT_TOKEN)
+    region_id = regions.processor.token_id(VP_CONTEXT_TOKEN)
     assert int((sample['input_ids'] == region_id).sum()) == sample['region_masks'].shape[0] == 1
     assert 'gt_masks' not in sample
     batch = earthmind_collate_fn([dataset[0], sample])['data']
-    assert batch['gt_masks'][1] is None and batch['region_masks'][0] is None
-    assert len(batch['grounding_images']) == 2
+    assert batch.gt_masks[1] is None and batch.region_masks[0] is None
+    assert len(batch.grounding_images) == 2
 
 
 @pytest.mark.parametrize('source', ['optical', 'sar'])
 def test_sar_optical_pairs_with_masks_run_the_multi_sensor_pipeline(sample_dir, tokenizer_cfg, source):
     pipeline = [dict(type=LoadMultiSensorImages), dict(type=LoadSegmentationMasks), dict(type=ScaleBands),
-                dict(type=MakeGroundingImage, source=source), dict(type=NormalizeBands),
-                dict(type=RandomFlip, prob=1.0, seed=0), dict(type=GroupBands), dict(type=TileGroups, **TILING),
-                dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                     tokens_per_tile=TOKENS_PER_TILE, max_length=512, extra_special_tokens=SEG_TOKENS),
-                dict(type=PackInputs)]
-    dataset = _dataset(sample_dir, 'refseg_pair_train.json', tokenizer_cfg, pipeline=pipeline)
+                dict(type=MakeGroundingImage), dict(type=NormalizeImage), dict(type=RandomFlip, prob=1.0, seed=0),
+                dict(type=GroupBands), dict(type=DynamicTiling), dict(type=EncodeConversation), dict(type=PackInputs)]
+    dataset = _dataset(sample_dir, 'refseg_pair_train.json', tokenizer_cfg, pipeline=pipeline, max_length=512,
+                       grounding=dict(source=source))
     assert len(dataset) == 4 and not dataset.skip_counts
     for index in range(len(dataset)):
         sample = dataset[index]
@@ -204,17 +197,14 @@ def test_windowed_records_validate_masks_at_the_window_shape(sample_dir, tokeniz
     bad = dict(record, id='window_full_mask', window=window)
     (tmp_path / 'w.json').write_text(json.dumps([good, bad]))
     pipeline = [dict(type=LoadMultiSensorImages), dict(type=LoadSegmentationMasks), dict(type=ScaleBands),
-                dict(type=MakeGroundingImage), dict(type=NormalizeBands), dict(type=GroupBands),
-                dict(type=TileGroups, **TILING),
-                dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                     tokens_per_tile=TOKENS_PER_TILE, max_length=512, extra_special_tokens=SEG_TOKENS),
-                dict(type=PackInputs)]
+                dict(type=MakeGroundingImage), dict(type=NormalizeImage), dict(type=GroupBands),
+                dict(type=DynamicTiling), dict(type=EncodeConversation), dict(type=PackInputs)]
     for name in ('images',):
         (tmp_path / name).symlink_to(sample_dir / name)
     message = r'window_full_mask.*RLE size \[\d+, \d+\] differs from the image size \[20, 20\]'
     with pytest.raises(ValueError, match=message):
-        _dataset(tmp_path, 'w.json', tokenizer_cfg, pipeline=pipeline)
-    dataset = _dataset(tmp_path, 'w.json', tokenizer_cfg, pipeline=pipeline, skip_bad_records=True)
+        _dataset(tmp_path, 'w.json', tokenizer_cfg, pipeline=pipeline, max_length=512)
+    dataset = _dataset(tmp_path, 'w.json', tokenizer_cfg, pipeline=pipeline, max_length=512, skip_bad_records=True)
     assert len(dataset) == 1 and torch.equal(dataset[0]['gt_masks'][0], torch.from_numpy(cut))
 
 

@@ -2,8 +2,10 @@ import datetime
 
 import pytest
 
-from projects.earthmind.datasets.sensors import (DEFAULT_BAND_GROUP_VOCAB, SENSORS, get_sensor,
-                                                 sensor_special_tokens, sentinel2_baseline_offset)
+from projects.earthmind.datasets.sensors import (DEFAULT_BAND_GROUP_VOCAB, SENSORS, SensorSpec, band_group_vocabulary,
+                                                 get_sensor, register_sensor, sensor_special_tokens,
+                                                 sentinel2_baseline_offset)
+from tests.processors import tiny_processor
 
 
 def test_registry_has_the_issue_sensors_with_valid_groups():
@@ -46,6 +48,29 @@ def test_unknown_names_list_the_valid_ones():
 def test_special_tokens_are_distinct():
     tokens = sensor_special_tokens()
     assert len(set(tokens)) == len(SENSORS) and '<sensor:sentinel1_grd>' in tokens
+
+
+def test_registered_sensor_round_trips_and_feeds_the_tokens_and_the_vocabulary(tokenizer_cfg):
+    drone = SensorSpec.from_dict(dict(get_sensor('rgbi').to_dict(), name='drone_rgbi',
+                                      default_groups=[['drone_nir', ['nir', 'red', 'green']]]))
+    assert drone.band('nir').scale == get_sensor('rgbi').band('nir').scale and drone.to_dict()['name'] == 'drone_rgbi'
+    assert SensorSpec.from_dict(drone.to_dict()) == drone
+    assert 'drone_nir' not in band_group_vocabulary() and '<sensor:drone_rgbi>' not in sensor_special_tokens()
+    try:
+        register_sensor(drone)
+        assert register_sensor(drone) is drone  # the same spec again is fine
+        with pytest.raises(ValueError, match="a different sensor 'drone_rgbi' is registered already"):
+            register_sensor(SensorSpec.from_dict(dict(drone.to_dict(), nodata=7)))
+        assert band_group_vocabulary()[-1] == 'drone_nir'
+        assert sensor_special_tokens()[-1] == '<sensor:drone_rgbi>'
+        processor = tiny_processor(tokenizer_cfg)
+        assert '<sensor:drone_rgbi>' in processor.added_tokens() and 'drone_nir' in processor.band_group_vocab
+        processor.token_id('<sensor:drone_rgbi>')  # raises when the tokenizer lacks it
+    finally:
+        SENSORS.pop('drone_rgbi', None)
+    with pytest.raises(ValueError, match='modality must be one of'):
+        register_sensor(SensorSpec.from_dict(dict(drone.to_dict(), modality='lidar')))
+    assert 'drone_rgbi' not in SENSORS
 
 
 def test_sentinel2_baseline_offset():

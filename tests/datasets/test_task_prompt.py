@@ -8,7 +8,7 @@ from projects.earthmind.datasets.task_prompt import TASKS, add_task_token, task_
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
                                                     NormalizeImage, PackInputs)
 
-from .conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from .conftest import tiny_processor
 
 
 def test_every_task_has_one_distinct_token():
@@ -31,18 +31,20 @@ def test_task_token_opens_the_first_human_turn_without_touching_the_record():
     assert add_task_token(turns, None) is turns
 
 
-def _dataset(root, data_file, tokenizer_cfg, **kwargs):
+def test_the_processor_adds_every_task_token(tokenizer_cfg):
+    processor = tiny_processor(tokenizer_cfg)
     tokens = task_special_tokens()
-    pipeline = [
-        dict(type=LoadRasterImage), dict(type=NormalizeImage, **IMAGENET), dict(type=DynamicTiling, **TILING),
-        dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE,
-             max_length=256, task_tokens=True, extra_special_tokens=tokens),
-        dict(type=PackInputs)
-    ]
+    assert processor.added_tokens()[-len(tokens):] == tokens
+    ids = [processor.token_id(token) for token in tokens]
+    assert len(set(ids)) == len(tokens)
+
+
+def _dataset(root, data_file, tokenizer_cfg, **kwargs):
+    pipeline = [dict(type=LoadRasterImage), dict(type=NormalizeImage), dict(type=DynamicTiling),
+                dict(type=EncodeConversation), dict(type=PackInputs)]
     return EarthMindConversationDataset(data_file=data_file, data_root=str(root), pipeline=pipeline,
-                                        tokenizer=tokenizer_cfg, template='qwen2_chat',
-                                        tokens_per_tile=TOKENS_PER_TILE, max_length=256, task_tokens=True,
-                                        extra_special_tokens=tokens, **TILING, **kwargs)
+                                        processor=tiny_processor(tokenizer_cfg, max_length=256, task_tokens=True),
+                                        **kwargs)
 
 
 def _write_records(sample_dir, tmp_path, tasks):
@@ -58,7 +60,7 @@ def _write_records(sample_dir, tmp_path, tasks):
 def test_dataset_puts_the_record_task_token_in_the_prompt(sample_dir, tmp_path, tokenizer_cfg):
     _write_records(sample_dir, tmp_path, ['classification', None])
     dataset = _dataset(tmp_path, 'records.json', tokenizer_cfg)
-    task_id = dataset.tokenizer.convert_tokens_to_ids('<task:classification>')
+    task_id = dataset.processor.token_id('<task:classification>')
     with_task, without_task = dataset[0], dataset[1]
     assert (with_task['input_ids'] == task_id).sum() == 1
     assert (without_task['input_ids'] == task_id).sum() == 0

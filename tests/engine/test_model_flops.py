@@ -48,9 +48,9 @@ def test_vit_and_projector_flops_match_the_flop_counter(tokenizer):
     vit = InternViT(**dict(TINY_VIT, attn_implementation='eager'))
     tiles = torch.randn(3, 3, 56, 56)
     assert vit_forward_flops(vit, 3) == pytest.approx(_counted(lambda: vit(tiles)), rel=0.01)
-    model = EarthMindModel(**tiny_model_cfg(tokenizer))
+    mlp1 = EarthMindModel(**tiny_model_cfg(tokenizer)).core.mlp1
     tokens = torch.randn(5, 4 * TINY_VIT['hidden_size'])
-    assert projector_forward_flops(model.mlp1, 5) == pytest.approx(_counted(lambda: model.mlp1(tokens)), rel=0.01)
+    assert projector_forward_flops(mlp1, 5) == pytest.approx(_counted(lambda: mlp1(tokens)), rel=0.01)
 
 
 def test_train_step_flops_count_real_tokens_and_packed_segments(tokenizer):
@@ -63,14 +63,15 @@ def test_train_step_flops_count_real_tokens_and_packed_segments(tokenizer):
     assert batch_sequence_lengths(unpacked) == batch_sequence_lengths(packed) == lengths
     flops = train_step_flops(model, packed)
     assert flops == train_step_flops(model, unpacked)  # padding and packing change no model FLOPs
-    assert flops.llm == 3 * llm_forward_flops(model.language_model.config, lengths)
-    assert flops.vision == 3 * vit_forward_flops(model.vision_model, 6)
+    core = model.core
+    assert flops.llm == 3 * llm_forward_flops(core.language_model.config, lengths)
+    assert flops.vision == 3 * vit_forward_flops(core.vision_model, 6)
     assert flops.total == flops.llm + flops.vision + flops.projector and flops.grounding == 0
-    model.vision_model.requires_grad_(False)
-    model.band_fusion.requires_grad_(False)
+    core.vision_model.requires_grad_(False)
+    core.fusion.requires_grad_(False)
     frozen = train_step_flops(model, packed)
     assert frozen.vision == flops.vision // 3 and frozen.projector == flops.projector
-    model.language_model.requires_grad_(False)  # frozen, but the projector before it trains: no weight gradients
+    core.language_model.requires_grad_(False)  # frozen, but the projector before it trains: no weight gradients
     assert train_step_flops(model, packed).llm == 2 * flops.llm // 3
 
 
@@ -78,11 +79,12 @@ def test_forward_flop_meter_counts_only_the_submodule(tokenizer):
     torch.manual_seed(0)
     model = EarthMindModel(**tiny_model_cfg(tokenizer))
     data = earthmind_collate_fn(_samples(model.tokenizer))['data']
-    with ForwardFlopMeter(model.mlp1) as meter:
+    mlp1 = model.core.mlp1
+    with ForwardFlopMeter(mlp1) as meter:
         model(data=data, mode='loss')['loss'].backward()
-    assert meter.flops == projector_forward_flops(model.mlp1, int(data['image_layout'].prod(dim=1).sum()) * 4)
+    assert meter.flops == projector_forward_flops(mlp1, int(data.image_layout.prod(dim=1).sum()) * 4)
     model(data=data, mode='loss')  # hooks removed: nothing more is counted
-    assert meter.flops == projector_forward_flops(model.mlp1, 24)
+    assert meter.flops == projector_forward_flops(mlp1, 24)
 
 
 def test_device_peaks():

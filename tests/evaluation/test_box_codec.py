@@ -1,8 +1,8 @@
 import pytest
 
-from projects.earthmind.evaluation import (BoxFormatError, GroundedPhrase, format_boxes, geochat_to_internvl,
-                                           grid100_to_grid1000, grid_to_pixels, parse_boxes, parse_grounded_text,
-                                           pixels_to_grid, strip_boxes)
+from projects.earthmind.structures.box_codec import (BoxFormatError, GroundedPhrase, format_boxes, geochat_to_internvl,
+                                                     grid100_to_grid1000, grid_to_pixels, parse_boxes,
+                                                     parse_grounded_text, pixels_to_grid, strip_boxes)
 
 
 def test_parse_grounded_text_with_refs_several_boxes_and_rotated():

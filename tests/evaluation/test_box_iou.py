@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from projects.earthmind.evaluation import box_iou, convex_polygon_intersection, polygon_area
+from projects.earthmind.structures.box_iou import box_iou, convex_polygon_intersection, polygon_area
 
 
 def test_horizontal_iou_by_hand():

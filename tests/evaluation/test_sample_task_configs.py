@@ -4,14 +4,15 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 from mmengine.registry import DATASETS
 
 from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from projects.earthmind.datasets.synthetic.sample_tasks import TASK_FILES, make_sample_tasks
-from projects.earthmind.evaluation import ReferringSegmentationMetric, parse_boxes
-from projects.earthmind.structures.mask_codec import decode_rle
+from projects.earthmind.engine.config_file import load_config
+from projects.earthmind.evaluation import ReferringSegmentationMetric
 from projects.earthmind.registry import METRICS
+from projects.earthmind.structures.box_codec import parse_boxes
+from projects.earthmind.structures.mask_codec import decode_rle
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'earthmind')
 # config suffix -> figures an oracle (the reference answer itself) must reach
@@ -46,7 +47,7 @@ def test_sample_tasks_are_deterministic(tmp_path, workspace):
 @pytest.mark.parametrize('suffix', sorted(ORACLE))
 def test_oracle_answers_score_perfectly(suffix, workspace, monkeypatch):
     monkeypatch.chdir(workspace)
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, f'earthmind_tiny_test_sample_{suffix}.py'))
+    cfg = load_config(osp.join(CONFIG_DIR, f'earthmind_tiny_test_sample_{suffix}.py'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     with open(dataset.data_file) as f:
         answers = [record['conversations'][-1]['value'] for record in json.load(f)]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from mmengine.config import Config
 from rasterio.transform import from_origin
 
 from projects.earthmind.datasets.synthetic.tokenizer_training import train_sample_tokenizer
+from projects.earthmind.engine import config_file
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.hf.export import build_model, export_to_hf
 
@@ -34,9 +34,10 @@ def workspace(tmp_path_factory):
 
 
 def load_config(workspace, path=CLS_CONFIG, **model_overrides):
-    """A repository config whose tokenizer is the workspace's, with model fields overridden."""
-    cfg = Config.fromfile(path)
-    cfg.model.tokenizer.pretrained_model_name_or_path = osp.join(workspace, 'data', 'sample', 'tokenizer')
+    """A repository config (read as the tools read it) whose processor's tokenizer is the workspace's, with model
+    fields overridden."""
+    cfg = config_file.load_config(path, {'model.processor.tokenizer': osp.join(workspace, 'data', 'sample',
+                                                                                'tokenizer')})
     cfg.model.generation_cfg = dict(max_new_tokens=8, stop_words=STOP_WORDS)
     for key, value in model_overrides.items():
         cfg.model[key] = value

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from projects.earthmind.hf.export import export_to_hf
-from tests.hf.test_export import load_exported, prompt_length, training_batch
+from projects.earthmind.structures.batch import IGNORE_INDEX
+from tests.hf.test_export import load_exported, training_batch
 
 from .conftest import QUESTION, REPO_ROOT, load_config, save_random_checkpoint
 
@@ -18,7 +19,7 @@ def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, t
     model = save_random_checkpoint(cfg, tmp_path / 'ckpt.pth', seed=2).eval()
     export_to_hf(cfg, str(tmp_path / 'ckpt.pth'), str(tmp_path / 'hf'))
     with open(tmp_path / 'hf' / 'config.json') as f:
-        assert json.load(f)['grounding_config']['config_name'] == cfg.model.grounding_head.config_name
+        assert json.load(f)['core']['grounding_config']['config_name'] == cfg.model.grounding_head.config_name
     exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
 
     answer = 'red: [SEG], blue: [SEG].'
@@ -26,18 +27,18 @@ def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, t
     record['conversations'][0]['from'], record['conversations'][1]['from'] = 'human', 'gpt'
     # Training-format masks so the pipeline runs as in training (two [SEG], two masks).
     record['masks'] = [[10, 10, 40, 10, 40, 30, 10, 30]] * 2
-    batch = training_batch(cfg, record)
-    visual = exported.prepare_image(rgb_geotiff)
+    batch = training_batch(cfg, model.processor, record)
+    visual = exported.processor(image=rgb_geotiff, text=QUESTION)
     # SAM2 sees the same 0-1 RGB picture as in training, at the image's own size.
-    assert torch.equal(visual['grounding_image'], batch['grounding_images'][0])
-    assert visual['tile_grid'] == batch['meta'][0]['tile_grid']
+    assert torch.equal(visual.grounding_images[0], batch.grounding_images[0])
+    assert visual.meta[0]['tile_grid'] == batch.meta[0]['tile_grid']
+    assert visual.prompt_ids()[0].tolist() == batch.prompt_ids()[0].tolist()
 
-    start = prompt_length(batch)
-    end = int(batch['attention_mask'][0].sum())
-    prompt, answer_ids = batch['input_ids'][0][:start], batch['input_ids'][0][start:end]
-    keys = ('pixel_values', 'image_layout', 'group_ids', 'date_offsets', 'meta')
-    expected = model.predict_masks([prompt], [answer_ids], batch['grounding_images'], **{k: batch[k] for k in keys})[0]
-    masks = exported.answer_masks(prompt.tolist(), answer_ids.tolist(), visual)
+    # The training answer's masks: the training core on the training batch, the exported core on its own inputs.
+    labels = batch.labels[0]
+    answer_ids = labels[labels != IGNORE_INDEX].tolist()
+    expected = model.core.answer_masks(batch, [answer_ids], model.processor.pad_token_id)[0]
+    masks = exported.core.answer_masks(visual, [answer_ids], exported.processor.pad_token_id)[0]
     assert len(masks) == len(expected) == 2
     assert all(m.shape == (70, 90) and m.dtype == bool for m in masks)
     assert any(0 < m.sum() < m.size for m in masks), 'random weights should give a non-trivial mask'
@@ -45,5 +46,5 @@ def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, t
         assert np.array_equal(ours, theirs)
     # predict_forward reports one mask per generated [SEG] (the random model may write none).
     result = exported.predict_forward(image=rgb_geotiff, text=QUESTION, max_new_tokens=6)
-    generated = exported.tokenizer.convert_ids_to_tokens(result['prediction_ids']).count('[SEG]')
+    generated = exported.processor.tokenizer.convert_ids_to_tokens(result['prediction_ids']).count('[SEG]')
     assert len(result['masks']) == generated

@@ -7,7 +7,7 @@ from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.models.encoders.intern_vit import InternViT
 from projects.earthmind.models.fusion.band_fusion import BandFusion
 from projects.earthmind.models.language_models import build_causal_lm
-from tests.processors import TOKENS_PER_TILE, tiny_processor
+from tests.processors import tiny_processor
 
 CHATML_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>')
 BPE_VOCAB = 300

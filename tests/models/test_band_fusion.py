@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from projects.earthmind.models.fusion.band_fusion import BandFusion
+from projects.earthmind.models.fusion.group_fusion import GroupFusion, MeanGroupFusion
 from projects.earthmind.utils.visual_tokens import visual_token_count
 
 VOCAB = ['rgb', 'nir_rededge', 'swir', 'sar_vv_vh']
@@ -155,9 +156,9 @@ def test_state_dict_holds_every_fusion_parameter_under_clear_names_and_reloads_e
     source = _fusion(seed=0, **cfg)
     state = source.state_dict()
     assert set(state) == set(dict(source.named_parameters()))
-    prefixes = {k.split('.')[0] for k in state}
-    assert prefixes == {'group_embedding', 'group_scorer', 'modality_gates', 'date_embedding', 'date_offset_proj',
-                        'date_scorer'}
+    parts = {'.'.join(k.split('.')[:2]) if k.split('.')[0].endswith('_strategy') else k.split('.')[0] for k in state}
+    assert parts == {'group_strategy.embedding', 'group_strategy.scorer', 'modality_gates', 'date_embedding',
+                     'date_offset_proj', 'date_strategy.scorer'}
     assert {k.split('.')[1] for k in state if k.startswith('modality_gates.')} == {'optical', 'sar'}
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -179,7 +180,7 @@ def test_every_fusion_parameter_gets_a_gradient_whatever_the_batch():
     grads = {n: p.grad for n, p in fusion.named_parameters()}
     assert all(g is not None for g in grads.values())
     assert grads['modality_gates.sar.fc2.weight'].abs().sum() == 0
-    assert grads['group_scorer.fc1.weight'].abs().sum() == 0  # one group: softmax weight 1 whatever the score
+    assert grads['group_strategy.scorer.fc1.weight'].abs().sum() == 0  # one group: softmax weight 1 whatever the score
 
 
 def test_bad_inputs_and_settings_raise_clear_errors():
@@ -212,3 +213,20 @@ def test_bad_inputs_and_settings_raise_clear_errors():
         BandFusion(WIDTH, VOCAB, date_fusion='sum')
     with pytest.raises(ValueError, match='without duplicates'):
         BandFusion(WIDTH, ['rgb', 'rgb'])
+
+
+def test_strategies_register_by_name_and_only_concat_may_keep_blocks():
+    # The processor counts visual tokens by name ('concat' keeps one block per member, all others pool), so a
+    # strategy that keeps groups under another name is refused when a fusion is built with it.
+    assert {'mean', 'attention', 'concat'} <= set(GroupFusion.strategies)
+
+    class KeepsGroups(MeanGroupFusion):
+        name = 'keeps_groups_test'
+        keeps_groups = True
+
+    try:
+        assert GroupFusion.strategies['keeps_groups_test'] is KeepsGroups
+        with pytest.raises(ValueError, match="group_fusion 'keeps_groups_test': only strategies named 'concat'"):
+            BandFusion(WIDTH, VOCAB, group_fusion='keeps_groups_test')
+    finally:
+        del GroupFusion.strategies['keeps_groups_test']

@@ -5,9 +5,11 @@ import torch
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.packed_collate import earthmind_packed_collate_fn, plan_packed_rows
 from projects.earthmind.models.earthmind_model import EarthMindModel
-from projects.earthmind.models.packed_attention import (block_diagonal_causal_mask, packed_attention_inputs,
-                                                        packed_position_ids)
-from tests.models.conftest import TOKENS_PER_TILE, tiny_model_cfg
+from projects.earthmind.models.packed_attention import block_diagonal_causal_mask, packed_attention_inputs
+from projects.earthmind.structures.batch import IGNORE_INDEX
+from projects.earthmind.structures.packed_rows import packed_position_ids
+from tests.models.conftest import tiny_model_cfg
+from tests.processors import TOKENS_PER_TILE
 
 ATTENTION = ('sdpa', 'eager')
 # Samples of different lengths: 2, 1, 3 tiles and one text-only sample; answers of different lengths.
@@ -30,7 +32,8 @@ def _samples(tokenizer, tiles=TILES, answers=ANSWERS, seed=0):
         image = '<img>' + '<IMG_CONTEXT>' * (n * TOKENS_PER_TILE) + '</img>\n' if n else ''
         prompt = tokenizer.encode(f'<|im_start|>user\n{image}Which class is shown?<|im_end|>\n<|im_start|>assistant\n')
         target = tokenizer.encode(f'{answer}<|im_end|>')
-        samples.append(dict(input_ids=torch.tensor(prompt + target), labels=torch.tensor([-100] * len(prompt) + target),
+        samples.append(dict(input_ids=torch.tensor(prompt + target),
+                            labels=torch.tensor([IGNORE_INDEX] * len(prompt) + target),
                             pixel_values=torch.randn(n, 3, 56, 56, generator=g),
                             image_layout=(1, 1, n) if n else (0, 0, 0), group_ids=[0] if n else [],
                             date_offsets=[0.0] if n else [], meta=dict(id=f'rec_{i}')))
@@ -49,7 +52,7 @@ def test_packed_token_loss_equals_unpacked_batch_loss(tokenizer, attn, pack_max_
     samples = _samples(model.tokenizer)
     packed = earthmind_packed_collate_fn(samples, pack_max_length=pack_max_length)
     if pack_max_length == 120:
-        assert len(packed['data']['packed_lengths']) > 1  # several rows, with padding
+        assert len(packed['data'].packed_lengths) > 1  # several rows, with padding
     expected = _loss(model, earthmind_collate_fn(samples))
     torch.testing.assert_close(_loss(model, packed), expected, rtol=1e-5, atol=1e-5)
 
@@ -72,30 +75,30 @@ def test_sample_reduction_trains(tokenizer):
     model = _model(tokenizer, loss_reduction='sample').train()
     loss = model(data=earthmind_packed_collate_fn(_samples(model.tokenizer), 1000)['data'], mode='loss')['loss']
     loss.backward()
-    assert model.mlp1[1].weight.grad.abs().sum() > 0
-    assert model.language_model.get_output_embeddings().weight.grad.abs().sum() > 0
+    assert model.core.mlp1[1].weight.grad.abs().sum() > 0
+    assert model.core.language_model.get_output_embeddings().weight.grad.abs().sum() > 0
 
 
 def test_packed_collate_rows_positions_and_boundary_labels(tokenizer):
     samples = _samples(_model(tokenizer).tokenizer)
     lengths = [len(s['input_ids']) for s in samples]
     data = earthmind_packed_collate_fn(samples, pack_max_length=120)['data']
-    rows = data['packed_lengths']
+    rows = data.packed_lengths
     assert [n for row in rows for n in row] == lengths  # order kept
     assert all(sum(row) <= 120 for row in rows)
-    assert data['input_ids'].shape == (len(rows), max(sum(row) for row in rows))
-    assert data['image_layout'].shape == (len(samples), 3)  # image inputs stay per sample
-    assert data['pixel_values'].shape[0] == sum(TILES)
+    assert data.input_ids.shape == (len(rows), max(sum(row) for row in rows))
+    assert data.image_layout.shape == (len(samples), 3)  # image inputs stay per sample
+    assert data.pixel_values.shape[0] == sum(TILES)
     r, col = 0, 0
     for i, n in enumerate(lengths):
         if col + n > sum(rows[r]):
             r, col = r + 1, 0
-        assert data['position_ids'][r, col:col + n].tolist() == list(range(n))
-        assert torch.equal(data['input_ids'][r, col:col + n], samples[i]['input_ids'])
-        assert data['labels'][r, col] == -100
-        assert torch.equal(data['labels'][r, col + 1:col + n], samples[i]['labels'][1:])
+        assert data.position_ids[r, col:col + n].tolist() == list(range(n))
+        assert torch.equal(data.input_ids[r, col:col + n], samples[i]['input_ids'])
+        assert data.labels[r, col] == IGNORE_INDEX
+        assert torch.equal(data.labels[r, col + 1:col + n], samples[i]['labels'][1:])
         col += n
-    assert int(data['attention_mask'].sum()) == sum(lengths)
+    assert int(data.attention_mask.sum()) == sum(lengths)
 
 
 def test_first_label_of_a_packed_sample_is_masked_even_if_supervised(tokenizer):
@@ -103,8 +106,8 @@ def test_first_label_of_a_packed_sample_is_masked_even_if_supervised(tokenizer):
     samples = _samples(model.tokenizer)
     samples[1]['labels'][0] = samples[1]['input_ids'][0]
     data = earthmind_packed_collate_fn(samples, pack_max_length=1000)['data']
-    assert data['labels'][0, len(samples[0]['input_ids'])] == -100
-    data['labels'][0, len(samples[0]['input_ids'])] = 5
+    assert data.labels[0, len(samples[0]['input_ids'])] == IGNORE_INDEX
+    data.labels[0, len(samples[0]['input_ids'])] = 5
     with pytest.raises(ValueError, match=r"sample 1 \(id 'rec_1'\): the first label of a packed sample"):
         model(data=data, mode='loss')
 
@@ -125,8 +128,8 @@ def test_cross_sample_attention_is_blocked(tokenizer, attn):
     with torch.no_grad():
         logits = model(data=data, mode='tensor').logits
     changed = earthmind_packed_collate_fn(samples, pack_max_length=1000)['data']
-    changed['input_ids'][0, first - 3:first] = model.tokenizer.encode('desert')[0]  # sample 0's answer tokens
-    changed['pixel_values'][:2] += 1.0  # sample 0's tiles
+    changed.input_ids[0, first - 3:first] = model.tokenizer.encode('desert')[0]  # sample 0's answer tokens
+    changed.pixel_values[:2] += 1.0  # sample 0's tiles
     with torch.no_grad():
         other = model(data=changed, mode='tensor').logits
     assert not torch.allclose(other[0, :first], logits[0, :first])
@@ -208,11 +211,11 @@ def test_packed_seg_and_region_prompt_batches_give_the_unpacked_losses(tokenizer
     region[0, :20, :36] = True
     samples = []
     for b in range(2):
-        n = int(batch['attention_mask'][b].sum())
-        samples.append(dict(input_ids=batch['input_ids'][b, :n], labels=batch['labels'][b, :n],
-                            pixel_values=batch['pixel_values'][b:b + 1], image_layout=(1, 1, 1), group_ids=[0],
-                            date_offsets=[0.0], meta=batch['meta'][b], gt_masks=batch['gt_masks'][b],
-                            grounding_image=batch['grounding_images'][b], region_masks=region if b == 0 else None))
+        n = int(batch.attention_mask[b].sum())
+        samples.append(dict(input_ids=batch.input_ids[b, :n], labels=batch.labels[b, :n],
+                            pixel_values=batch.pixel_values[b:b + 1], image_layout=(1, 1, 1), group_ids=[0],
+                            date_offsets=[0.0], meta=batch.meta[b], gt_masks=batch.gt_masks[b],
+                            grounding_image=batch.grounding_images[b], region_masks=region if b == 0 else None))
     losses = []
     for collate in (earthmind_collate_fn, lambda s: earthmind_packed_collate_fn(s, pack_max_length=1000)):
         torch.manual_seed(0)  # the mask loss samples points at random

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from projects.earthmind.models.encoders.projector import build_mlp_projector, pixel_shuffle, tokens_per_tile
+from projects.earthmind.models.encoders.projector import build_mlp_projector, pixel_shuffle
 
 
 def test_pixel_shuffle_channel_order_matches_internvl_v2():
@@ -52,10 +52,3 @@ def test_projector_has_internvl_mlp1_layout():
         '0.weight': (4096, ), '0.bias': (4096, ), '1.weight': (2048, 4096), '1.bias': (2048, ),
         '3.weight': (2048, 2048), '3.bias': (2048, )
     }
-
-
-def test_tokens_per_tile():
-    assert tokens_per_tile(448, 14, 0.5) == 256  # InternViT-300M
-    assert tokens_per_tile(56, 14, 0.5) == 4  # the tiny contract model
-    with pytest.raises(ValueError, match='not divisible by 2'):
-        tokens_per_tile(42, 14, 0.5)

@@ -46,11 +46,14 @@ def _train(workspace, config_name):
 def test_fused_encoder_learns_what_the_control_cannot(workspace, fused, control, val_files, chance):
     fused_config, fused_checkpoint = _train(workspace, fused)
     train_accuracy = greedy_accuracy(workspace, fused_checkpoint, config=fused_config)
+    print(f'{fused}: training accuracy {train_accuracy:.3f}')
     assert train_accuracy >= 0.9, f'{fused} reached only {train_accuracy:.2f} training accuracy'
     fused_val = greedy_accuracy(workspace, fused_checkpoint, config=fused_config, data_file=val_files[0])
+    print(f'{fused}: held-out accuracy {fused_val:.3f}')
 
     control_config, control_checkpoint = _train(workspace, control)
     control_val = greedy_accuracy(workspace, control_checkpoint, config=control_config, data_file=val_files[1])
+    print(f'{control}: held-out accuracy {control_val:.3f} (chance {chance})')
     # 16 validation records: chance plus 0.25 is about two standard deviations of a guessing model.
     assert control_val <= chance + 0.25, f'control {control} reached {control_val:.2f} held out (chance {chance})'
     assert fused_val >= control_val + 0.2, f'fused {fused_val:.2f} vs control {control_val:.2f} held out'

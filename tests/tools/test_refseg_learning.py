@@ -17,12 +17,13 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.registry import DATASETS, MODELS
 from mmengine.runner import load_checkpoint
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
+from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.stack_compat import apply_stack_patches
+from projects.earthmind.structures.batch import IGNORE_INDEX
 from projects.earthmind.hf.export import export_to_hf
 from tests.tools.train_runs import (REPO_ROOT, check_ok, generate_sample, last_checkpoint, make_workspace, run_train,
                                     train_env)
@@ -53,7 +54,7 @@ def trained(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(workspace)
     try:
-        cfg = Config.fromfile(CONFIG)
+        cfg = load_config(CONFIG)
         model = MODELS.build(cfg.model)
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         dataset = DATASETS.build(cfg.train_dataloader.dataset)
@@ -68,14 +69,12 @@ def _masks_for_reference_answers(model, samples):
     results = []
     for start in range(0, len(samples), 8):
         batch = earthmind_collate_fn(samples[start:start + 8])['data']
-        prompts, answers = [], []
-        for ids, labels, keep in zip(batch['input_ids'], batch['labels'], batch['attention_mask']):
-            first = int((labels != -100).nonzero()[0])
-            prompts.append(ids[:first])
-            answers.append(ids[first:int(keep.sum())])
-        visual = {k: batch[k] for k in ('pixel_values', 'image_layout', 'group_ids', 'date_offsets', 'meta')}
-        masks = model.predict_masks(prompts, answers, batch['grounding_images'], **visual)
-        results += [(pred, gt.numpy()) for pred, gt in zip(masks, batch['gt_masks'])]
+        answers = []  # everything after the prompt (the batch's tokens before the first supervised label)
+        for ids, labels, keep in zip(batch.input_ids, batch.labels, batch.attention_mask):
+            first = int((labels != IGNORE_INDEX).nonzero()[0])
+            answers.append(ids[first:int(keep.sum())].tolist())
+        masks = model.core.answer_masks(batch, answers, model.processor.pad_token_id)
+        results += [(pred, gt.numpy()) for pred, gt in zip(masks, batch.gt_masks)]
     return results
 
 
@@ -108,7 +107,7 @@ def test_generated_answers_give_one_mask_per_generated_seg(trained):
         results = model(data=batch, mode='predict')
     seg = '[SEG]'
     right = 0
-    for result, targets in zip(results, batch['gt_masks']):
+    for result, targets in zip(results, batch.gt_masks):
         answer_segs = result['prediction'].count(seg)
         assert len(result['pred_masks']) == answer_segs
         if answer_segs == len(targets):
@@ -137,7 +136,7 @@ def test_held_out_metrics_and_exported_masks(trained, tmp_path, monkeypatch):
 
     from tests.hf.test_export import load_exported
     monkeypatch.chdir(workspace)
-    cfg = Config.fromfile(CONFIG)
+    cfg = load_config(CONFIG)
     export_to_hf(cfg, checkpoint, str(tmp_path / 'hf'))
     exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
     sample = samples[0]

@@ -33,12 +33,14 @@ def test_learning_check_image_tokens_reach_the_llm(workspace):
     """The tiny model learns the image-only classes; with image tokens zeroed it cannot."""
     check_ok(run_train(workspace))
     accuracy = greedy_accuracy(workspace, last_checkpoint(work_dir_of(workspace)))
+    print(f'image-token learning check: training accuracy {accuracy:.3f}')
     assert accuracy >= 0.9, f'tiny model reached only {accuracy:.2f} training accuracy'
 
     ablation = ('model.type=tests.tools.image_blind_model.ImageBlindModel', )
     check_ok(run_train(workspace, cfg_options=ablation, extra_args=('--work-dir', 'work_dirs/ablation')))
     checkpoint = last_checkpoint(osp.join(workspace, 'work_dirs', 'ablation'))
     control = greedy_accuracy(workspace, checkpoint, cfg_options=ablation)
+    print(f'image-token learning check: control (image tokens zeroed) accuracy {control:.3f}')
     # Four balanced classes: chance is 0.25; a model blind to the image cannot do much better.
     assert control <= 0.45, f'control without image tokens reached {control:.2f}'
 

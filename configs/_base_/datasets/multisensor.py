@@ -4,18 +4,15 @@ Raw bands are read (the processor's band selection, resampled to the finest band
 sensor, normalised with the processor's statistics, arranged into the processor's 3-band groups and tiled with one
 grid for every date and group. ``multisensor_test_pipeline`` leaves out the random flip.
 """
-from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
-                                                    LoadMultiSensorImages, NormalizeImage, PackInputs, RandomFlip,
+from mmengine.config import read_base
+
+from projects.earthmind.datasets.transforms import (GroupBands, LoadMultiSensorImages, NormalizeImage, RandomFlip,
                                                     ScaleBands)
 
-multisensor_test_pipeline = [
-    dict(type=LoadMultiSensorImages),
-    dict(type=ScaleBands),
-    dict(type=NormalizeImage),
-    dict(type=GroupBands),
-    dict(type=DynamicTiling),
-    dict(type=EncodeConversation),
-    dict(type=PackInputs),
-]
+with read_base():
+    from .model_inputs import *  # noqa: F401,F403
+
+multisensor_test_pipeline = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeImage),
+                             dict(type=GroupBands)] + model_input_steps
 multisensor_pipeline = multisensor_test_pipeline[:3] + [dict(type=RandomFlip, prob=0.5)] + \
     multisensor_test_pipeline[3:]

@@ -4,16 +4,14 @@ Every step that needs a setting takes it from the dataset's processor (the model
 no step names one here. ``rgb_segmentation_pipeline`` adds the masks of ``[SEG]`` answers and ``<vp>`` region
 prompts (decoded right after loading) and the grounding picture SAM2 sees (taken before normalisation).
 """
-from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, LoadRasterImage,
-                                                    LoadSegmentationMasks, MakeGroundingImage, NormalizeImage,
-                                                    PackInputs)
+from mmengine.config import read_base
 
-rgb_pipeline = [
-    dict(type=LoadRasterImage),
-    dict(type=NormalizeImage),
-    dict(type=DynamicTiling),
-    dict(type=EncodeConversation),
-    dict(type=PackInputs),
-]
-rgb_segmentation_pipeline = rgb_pipeline[:1] + [dict(type=LoadSegmentationMasks),
-                                                dict(type=MakeGroundingImage)] + rgb_pipeline[1:]
+from projects.earthmind.datasets.transforms import (LoadRasterImage, LoadSegmentationMasks, MakeGroundingImage,
+                                                    NormalizeImage)
+
+with read_base():
+    from .model_inputs import *  # noqa: F401,F403
+
+rgb_pipeline = [dict(type=LoadRasterImage), dict(type=NormalizeImage)] + model_input_steps
+rgb_segmentation_pipeline = [dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks),
+                             dict(type=MakeGroundingImage), dict(type=NormalizeImage)] + model_input_steps

@@ -9,12 +9,9 @@ from rasterio.transform import Affine
 
 from projects.earthmind.datasets import EarthMindConversationDataset
 from projects.earthmind.datasets.converters.conversion import write_records
-from projects.earthmind.datasets.sensors import sensor_special_tokens
-from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands, LoadMultiSensorImages,
-                                                    LoadRasterImage, NormalizeBands, NormalizeImage, PackInputs,
-                                                    ScaleBands, TileGroups)
-
-from ..conftest import IMAGENET, TILING, TOKENS_PER_TILE
+from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
+                                                    LoadMultiSensorImages, LoadRasterImage, NormalizeImage, PackInputs,
+                                                    ScaleBands)
 
 
 def write_raster(path, pixels, transform=None, driver=None):
@@ -41,20 +38,17 @@ def write_json(path, data):
     path.write_text(json.dumps(data))
 
 
-def load_dataset(records, root, tokenizer_cfg, multi_sensor=False, name='converted.json'):
-    """Write ``records`` under ``root`` and build the dataset on them (every sample loaded)."""
+def load_dataset(records, root, processor, multi_sensor=False, name='converted.json'):
+    """Write ``records`` under ``root`` and build the dataset on them with ``processor`` (every sample loaded)."""
     write_records(records, root / name)
-    encode = dict(type=EncodeConversation, tokenizer=tokenizer_cfg, template='qwen2_chat',
-                  tokens_per_tile=TOKENS_PER_TILE, max_length=2048, extra_special_tokens=sensor_special_tokens())
     if multi_sensor:
-        head = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeBands),
-                dict(type=GroupBands), dict(type=TileGroups, **TILING)]
+        head = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeImage),
+                dict(type=GroupBands), dict(type=DynamicTiling)]
     else:
-        head = [dict(type=LoadRasterImage), dict(type=NormalizeImage, **IMAGENET), dict(type=DynamicTiling, **TILING)]
+        head = [dict(type=LoadRasterImage), dict(type=NormalizeImage), dict(type=DynamicTiling)]
     dataset = EarthMindConversationDataset(
-        data_file=name, data_root=str(root), pipeline=head + [encode, dict(type=PackInputs)],
-        tokenizer=tokenizer_cfg, template='qwen2_chat', tokens_per_tile=TOKENS_PER_TILE, max_length=2048,
-        extra_special_tokens=sensor_special_tokens(), **TILING)
+        data_file=name, data_root=str(root), pipeline=head + [dict(type=EncodeConversation), dict(type=PackInputs)],
+        processor=processor)
     samples = [dataset[i] for i in range(len(dataset))]
     return dataset, samples
 

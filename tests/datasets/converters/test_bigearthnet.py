@@ -39,7 +39,7 @@ def test_nomenclature_data():
     assert data['to_19']['Peatbogs'] == 'Inland wetlands' and data['to_19']['Airports'] is None
 
 
-def test_bigearthnet_round_trip(tmp_path, tokenizer_cfg):
+def test_bigearthnet_round_trip(tmp_path, processor):
     root = tmp_path / 'BigEarthNet-v1.0'
     _patch(root, 'S2A_MSIL2A_20170613T101031_0_45', ['Sea and ocean', 'Transitional woodland/shrub',
                                                      'Moors and heathland', 'Sclerophyllous vegetation', 'Airports'])
@@ -58,7 +58,7 @@ def test_bigearthnet_round_trip(tmp_path, tokenizer_cfg):
     assert set(record['image']) == set(BANDS) and record['sensor'] == 'sentinel2_l2a'
     assert parse_label_set(answer(record), bigearthnet_classes()['classes_19'])[0] == {e.lower() for e in expected}
 
-    _, samples = load_dataset(records, tmp_path, tokenizer_cfg, multi_sensor=True)
+    _, samples = load_dataset(records, tmp_path, processor, multi_sensor=True)
     meta = samples[0]['meta']
     assert meta['ori_shape'][:2] == (SIDE, SIDE)  # every band resampled onto the 10 m grid
     assert samples[0]['image_layout'].tolist()[:2] == [1, 4] and meta['eval']['labels'] == expected

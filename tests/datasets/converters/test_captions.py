@@ -5,7 +5,7 @@ from projects.earthmind.datasets.converters.nwpu_captions import convert_nwpu_ca
 from .helpers import answer, load_dataset, rgb, write_json, write_raster
 
 
-def test_rsicd_layout(tmp_path, tokenizer_cfg):
+def test_rsicd_layout(tmp_path, processor):
     for name in ('airport_1.jpg', 'beach_2.jpg'):
         write_raster(tmp_path / 'RSICD_images' / name, rgb(), driver='JPEG')
     source = dict(dataset='rsicd', images=[
@@ -27,11 +27,11 @@ def test_rsicd_layout(tmp_path, tokenizer_cfg):
     each, _ = convert_karpathy_captions(str(tmp_path / 'dataset_rsicd.json'), str(tmp_path), 'RSICD_images',
                                         split='test', each_caption=True)
     assert [answer(r) for r in each] == ['many planes are parked .', 'an airport with planes .', 'a sandy beach .']
-    _, samples = load_dataset(records, tmp_path, tokenizer_cfg)
+    _, samples = load_dataset(records, tmp_path, processor)
     assert samples[0]['meta']['eval']['captions'][1] == 'an airport with planes .'
 
 
-def test_nwpu_layout(tmp_path, tokenizer_cfg):
+def test_nwpu_layout(tmp_path, processor):
     write_raster(tmp_path / 'NWPU_images' / 'airplane' / 'airplane_001.jpg', rgb(), driver='JPEG')
     source = {'airplane': [dict(filename='airplane_001.jpg', split='train', raw='A plane.', raw_1='Two planes.',
                                 raw_2='c', raw_3='d', raw_4='e'),
@@ -42,4 +42,4 @@ def test_nwpu_layout(tmp_path, tokenizer_cfg):
     assert len(records) == 1 and records[0]['eval']['captions'] == ['A plane.', 'Two planes.', 'c', 'd', 'e']
     assert records[0]['image'] == 'NWPU_images/airplane/airplane_001.jpg'
     assert report.as_dict() == dict(kept=1, rejected=2, reasons={'missing image file': 1, 'malformed source item': 1})
-    load_dataset(records, tmp_path, tokenizer_cfg)
+    load_dataset(records, tmp_path, processor)

@@ -4,7 +4,7 @@ from projects.earthmind.datasets.converters.change_captions import NO_DATES, con
 from .helpers import answer, load_dataset, rgb, write_json, write_raster
 
 
-def test_change_captions_round_trip(tmp_path, tokenizer_cfg):
+def test_change_captions_round_trip(tmp_path, processor):
     for name, seed in (('test_000001.png', 1), ('test_000002.png', 2)):
         write_raster(tmp_path / 'images' / 'test' / 'A' / name, rgb(40, 40, seed))
         write_raster(tmp_path / 'images' / 'test' / 'B' / name, rgb(40, 40, seed + 10))
@@ -31,6 +31,6 @@ def test_change_captions_round_trip(tmp_path, tokenizer_cfg):
     records, report = convert_change_captions(str(tmp_path / 'LevirCCcaptions.json'), str(tmp_path), 'images',
                                               dates=dates, default_dates=('2012-01-01', '2016-01-01'))
     assert len(records) == 2 and records[1]['images'][0]['date'] == '2012-01-01'
-    _, samples = load_dataset(records, tmp_path, tokenizer_cfg, multi_sensor=True)
+    _, samples = load_dataset(records, tmp_path, processor, multi_sensor=True)
     assert samples[0]['image_layout'].tolist()[:2] == [2, 1]
     assert samples[0]['date_offsets'].tolist() == [0.0, 2984.0]

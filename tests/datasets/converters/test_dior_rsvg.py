@@ -16,7 +16,7 @@ def _xml(filename, objects, width=W, height=H):
             f'<depth>3</depth></size>{body}</annotation>')
 
 
-def test_dior_rsvg_round_trip(tmp_path, tokenizer_cfg):
+def test_dior_rsvg_round_trip(tmp_path, processor):
     ann = tmp_path / 'Annotations'
     ann.mkdir()
     for stem in ('00001', '00002', '00003', '00004'):
@@ -41,5 +41,5 @@ def test_dior_rsvg_round_trip(tmp_path, tokenizer_cfg):
 
     split, report = convert_dior_rsvg(str(ann), str(tmp_path), 'JPEGImages', ids=['00001', '00009'])
     assert len(split) == 2 and report.as_dict()['reasons'] == {MALFORMED_SOURCE: 1}
-    _, samples = load_dataset(records, tmp_path, tokenizer_cfg)
+    _, samples = load_dataset(records, tmp_path, processor)
     assert samples[1]['meta']['eval']['box'] == [500, 0, 1000, 1000]

@@ -17,7 +17,7 @@ def test_option_texts():
     assert option_texts(['a lake', 'b road']) == ['a lake', 'b road']
 
 
-def test_earthmind_bench_round_trip(tmp_path, tokenizer_cfg):
+def test_earthmind_bench_round_trip(tmp_path, processor):
     for stem, seed in (('s1', 1), ('s2', 2), ('s3', 3)):
         write_raster(tmp_path / 'bench' / 'rgb' / 'img' / f'{stem}.tif', rgb(seed=seed))
     write_raster(tmp_path / 'bench' / 'sar' / 'img' / 's1.tif', _sar(1))
@@ -46,7 +46,7 @@ def test_earthmind_bench_round_trip(tmp_path, tokenizer_cfg):
     assert records[0]['pair']['sar'] == dict(sensor='sentinel1_grd', image='bench/sar/img/s1.tif',
                                              bands=['VV', 'VH'], sar_units='power')
 
-    _, samples = load_dataset(records, tmp_path, tokenizer_cfg, multi_sensor=True)
+    _, samples = load_dataset(records, tmp_path, processor, multi_sensor=True)
     assert samples[0]['meta']['sensor'] == ['aerial_rgb', 'sentinel1_grd']
     metric = MultipleChoiceMetric()
     picks = [metric.extract(dict(prediction=p, meta=s['meta'])) for p, s in zip(['B', 'B. forest'], samples)]

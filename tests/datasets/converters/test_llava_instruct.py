@@ -18,7 +18,7 @@ def _turns(question, reply):
     return [{'from': 'human', 'value': question}, {'from': 'gpt', 'value': reply}]
 
 
-def test_geochat_boxes_become_canonical_and_bad_items_are_counted(tmp_path, tokenizer_cfg):
+def test_geochat_boxes_become_canonical_and_bad_items_are_counted(tmp_path, processor):
     write_raster(tmp_path / 'geochat' / 'a.png', rgb())
     items = [
         dict(id='ok', image='a.png', conversations=_turns('<image>\n[refer] where is <p>the plane</p>?',
@@ -43,7 +43,7 @@ def test_geochat_boxes_become_canonical_and_bad_items_are_counted(tmp_path, toke
     assert grounded[0].boxes == ((50.0, 50.0, 500.0, 600.0, 30.0),)
     assert 'inverted' in report.summary() and 'nope.png' in report.summary()
 
-    dataset, samples = load_dataset(records, tmp_path, tokenizer_cfg)
+    dataset, samples = load_dataset(records, tmp_path, processor)
     assert len(samples) == 3 and not dataset.skip_counts
     assert samples[2]['image_layout'].tolist() == [0, 0, 0]
 

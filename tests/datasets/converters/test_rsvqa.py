@@ -4,7 +4,7 @@ from projects.earthmind.datasets.converters.rsvqa import INACTIVE, convert_rsvqa
 from .helpers import answer, load_dataset, rgb, write_json, write_raster
 
 
-def test_rsvqa_round_trip_and_rejections(tmp_path, tokenizer_cfg):
+def test_rsvqa_round_trip_and_rejections(tmp_path, processor):
     for img in (0, 1):
         write_raster(tmp_path / 'Images_LR' / f'{img}.tif', rgb(seed=img))
     questions = [
@@ -34,5 +34,5 @@ def test_rsvqa_round_trip_and_rejections(tmp_path, tokenizer_cfg):
     assert report.as_dict() == dict(kept=3, rejected=3, reasons={INACTIVE: 1, 'malformed source item': 1,
                                                                  'missing image file': 1})
 
-    dataset, samples = load_dataset(records, tmp_path, tokenizer_cfg)
+    dataset, samples = load_dataset(records, tmp_path, processor)
     assert [s['meta']['eval']['question_type'] for s in samples] == ['presence', 'count', 'rural_urban']

@@ -9,8 +9,9 @@ from projects.earthmind.datasets.band_stack import BandSource, Grid
 from projects.earthmind.datasets.image_record import ImagePlan, Member
 from projects.earthmind.datasets.sensors import get_sensor
 from projects.earthmind.datasets.tiling import dynamic_tile
-from projects.earthmind.datasets.transforms import (GroupBands, NormalizeBands, RandomCrop, RandomFlip, ScaleBands,
-                                                    TileGroups)
+from projects.earthmind.datasets.transforms import (DynamicTiling, GroupBands, NormalizeImage, RandomCrop, RandomFlip,
+                                                    ScaleBands)
+from tests.processors import tiny_processor
 
 GRID = Grid('EPSG:32633', (10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0), 6, 4)
 
@@ -25,59 +26,64 @@ def _results(sensor_bands, values, dates=(None, ), fields=None):
                 sensors=plan.sensors, img_meta=dict(crs=GRID.crs, transform=GRID.transform))
 
 
-def test_sentinel2_scaling_follows_the_processing_baseline():
+def test_sentinel2_scaling_follows_the_processing_baseline(processor):
     dn = np.full((2, 1, 4, 6), 2000.0)
     dn[1, 0, 0, 0] = 0  # nodata stays 0
-    out = ScaleBands()(_results([('sentinel2_l2a', ['B04'])], dn, dates=('2021-12-31', '2022-02-01')))['img']
+    out = ScaleBands(processor=processor)(_results([('sentinel2_l2a', ['B04'])], dn,
+                                                   dates=('2021-12-31', '2022-02-01')))['img']
     assert out[0, 0, 1, 1] == pytest.approx(0.2) and out[1, 0, 1, 1] == pytest.approx(0.1)
     assert out[1, 0, 0, 0] == 0
 
 
-def test_sar_to_db_and_landsat_scale():
+def test_sar_to_db_and_landsat_scale(processor):
+    scale = ScaleBands(processor=processor)
     power = np.stack([np.full((4, 6), 0.1), np.full((4, 6), 0.01)])[None]
     power[0, 1, 0, 0] = 0
-    results = ScaleBands()(_results([('sentinel1_grd', ['VV', 'VH'])], power))
+    results = scale(_results([('sentinel1_grd', ['VV', 'VH'])], power))
     assert results['img'][0, 0, 1, 1] == pytest.approx(-10) and results['img'][0, 1, 1, 1] == pytest.approx(-20)
     assert not results['valid'][0, 1, 0, 0]
-    amplitude = ScaleBands()(_results([('sentinel1_grd', ['VV'])], power[:, :1], fields={'sar_units': 'amplitude'}))
+    amplitude = scale(_results([('sentinel1_grd', ['VV'])], power[:, :1], fields={'sar_units': 'amplitude'}))
     assert amplitude['img'][0, 0, 1, 1] == pytest.approx(-20)
-    landsat = ScaleBands()(_results([('landsat8', ['B4'])], np.full((1, 1, 4, 6), 10000.0)))
+    landsat = scale(_results([('landsat8', ['B4'])], np.full((1, 1, 4, 6), 10000.0)))
     assert landsat['img'][0, 0, 0, 0] == pytest.approx(10000 * 2.75e-5 - 0.2)
     with pytest.raises(ValueError, match='sar_units'):
-        ScaleBands()(_results([('sentinel1_grd', ['VV'])], power[:, :1], fields={'sar_units': 'linear'}))
+        scale(_results([('sentinel1_grd', ['VV'])], power[:, :1], fields={'sar_units': 'linear'}))
 
 
-def test_normalize_with_registry_and_file_statistics(tmp_path):
+def test_normalize_with_registry_and_file_statistics(tmp_path, sample_dir, processor):
     values = np.stack([np.full((4, 6), -12.6 + 5.2), np.full((4, 6), -20.3)])[None]
     values[0, :, 0, 0] = 0
     results = _results([('sentinel1_grd', ['VV', 'VH'])], values)
-    out = NormalizeBands()(dict(results))
+    out = NormalizeImage(processor=processor)(dict(results))
     assert out['img'][0, 0, 1, 1] == pytest.approx(1.0) and out['img'][0, 1, 1, 1] == pytest.approx(0.0)
     assert (out['img'][0, :, 0, 0] == 0).all() and out['nodata_fraction'] == pytest.approx(2 / 48)
     stats = tmp_path / 'stats.json'
     stats.write_text(json.dumps({'bands': {'sentinel1_grd': {'VH': {'mean': -22.3, 'std': 4.0}}}}))
-    out = NormalizeBands(stats_file=str(stats))(dict(results))
+    with_file = tiny_processor(str(sample_dir / 'tokenizer'), band_stats=str(stats))
+    out = NormalizeImage(processor=with_file)(dict(results))
     assert out['img'][0, 1, 1, 1] == pytest.approx(0.5) and out['img'][0, 0, 1, 1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match='no normalisation statistics for band nir of rgbi'):
-        NormalizeBands()(_results([('rgbi', ['nir'])], np.ones((1, 1, 4, 6))))
+        NormalizeImage(processor=processor)(_results([('rgbi', ['nir'])], np.ones((1, 1, 4, 6))))
 
 
-def test_group_bands_defaults_custom_groups_and_difference():
+def test_group_bands_defaults_custom_groups_and_difference(sample_dir, processor):
     values = np.arange(1, 3).reshape(1, 2, 1, 1) * np.ones((1, 2, 4, 6))
-    results = GroupBands()(_results([('sentinel1_grd', ['VV', 'VH'])], values))
+    results = GroupBands(processor=processor)(_results([('sentinel1_grd', ['VV', 'VH'])], values))
     assert results['group_names'] == ['sar'] and results['img'].shape == (1, 1, 3, 4, 6)
     assert results['img'][0, 0, :, 0, 0].tolist() == [1, 2, -1]  # VV, VH, VV-VH
     s2 = _results([('sentinel2_l2a', ['B02', 'B03', 'B04', 'B08'])], np.arange(4).reshape(1, 4, 1, 1) * np.ones(
         (2, 4, 4, 6)))
-    grouper = GroupBands(
-        groups={'sentinel2_l2a': [('rgb', ['red', 'green', 'blue']), ('nir_rg', ['B08', 'B04', 'B03'])]})
+    tokenizer = str(sample_dir / 'tokenizer')
+    grouper = GroupBands(processor=tiny_processor(tokenizer, band_groups={
+        'sentinel2_l2a': [('rgb', ['red', 'green', 'blue']), ('nir_rg', ['B08', 'B04', 'B03'])]}))
     out = grouper(s2)
     assert out['group_names'] == ['rgb', 'nir_rg'] and out['img'].shape == (2, 2, 3, 4, 6)
     assert out['img'][1, :, :, 0, 0].tolist() == [[2, 1, 0], [3, 2, 1]]
     with pytest.raises(ValueError, match='needs B05 of sentinel2_l2a, which was not loaded'):
-        GroupBands()(_results([('sentinel2_l2a', ['B02', 'B03', 'B04', 'B08'])], np.ones((1, 4, 4, 6))))
+        GroupBands(processor=processor)(_results([('sentinel2_l2a', ['B02', 'B03', 'B04', 'B08'])],
+                                                 np.ones((1, 4, 4, 6))))
     with pytest.raises(ValueError, match='exactly 3'):
-        GroupBands(groups={'sentinel2_l2a': [('rgb', ['B04', 'B03'])]})
+        tiny_processor(tokenizer, band_groups={'sentinel2_l2a': [('rgb', ['B04', 'B03'])]})
 
 
 def _pattern(dates=2, bands=3, height=8, width=10):
@@ -141,10 +147,10 @@ def test_crop_is_identical_for_every_band_and_date_and_keeps_georeference():
         RandomCrop(size=(30, 30))(dict(img=img.copy(), record_id='x'))
 
 
-def test_tile_groups_shares_one_grid_date_major_then_group_then_tile():
+def test_tiling_groups_shares_one_grid_date_major_then_group_then_tile(processor):
     rng = np.random.default_rng(0)
     img = rng.standard_normal((2, 3, 3, 50, 120)).astype(np.float32)  # D=2, G=3, wide -> several tiles
-    out = TileGroups(tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)(dict(img=img))
+    out = DynamicTiling(processor=processor)(dict(img=img))
     dates, groups, tiles = out['image_layout']
     assert (dates, groups) == (2, 3) and tiles > 1
     assert out['pixel_values'].shape == (dates * groups * tiles, 3, 56, 56) and 'img' not in out
@@ -153,5 +159,5 @@ def test_tile_groups_shares_one_grid_date_major_then_group_then_tile():
             expected = dynamic_tile(img[d, g], 56, 1, 4, True)
             start = (d * groups + g) * tiles
             torch.testing.assert_close(out['pixel_values'][start:start + tiles], expected)
-    empty = TileGroups(tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)(dict(img=None))
+    empty = DynamicTiling(processor=processor)(dict(img=None))
     assert empty['image_layout'] == (0, 0, 0) and empty['pixel_values'].shape == (0, 3, 56, 56)
