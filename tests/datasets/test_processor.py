@@ -113,11 +113,11 @@ def _prompt(sample):
     return sample['input_ids'][:first]
 
 
-def _write(path, pixels, nodata=None):
+def _write(path, pixels, nodata=None, resolution=10):
     count, height, width = pixels.shape
     with rasterio.open(path, 'w', driver='GTiff', width=width, height=height, count=count, dtype=pixels.dtype,
-                       crs='EPSG:32633', transform=rasterio.transform.from_origin(500000, 4200000, 10, 10),
-                       nodata=nodata) as dst:
+                       crs='EPSG:32633', nodata=nodata,
+                       transform=rasterio.transform.from_origin(500000, 4200000, resolution, resolution)) as dst:
         dst.write(pixels)
     return str(path)
 
@@ -149,6 +149,12 @@ def test_sensor_inference_inputs_equal_the_training_pipeline(tokenizer_dir, tmp_
     path = _write(tmp_path / 's2.tif', pixels, nodata=0)
     later = _write(tmp_path / 's2b.tif', rng.integers(1000, 4000, size=(12, 60, 60), dtype=np.uint16), nodata=0)
     sar = _write(tmp_path / 's1.tif', rng.uniform(0.001, 0.5, size=(2, 60, 60)).astype(np.float32))
+    # One file per band at 10, 20 and 60 m, as Sentinel-2 products ship them.
+    per_band = {}
+    for index, band in enumerate(('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B11', 'B12')):
+        factor = {'B02': 1, 'B03': 1, 'B04': 1, 'B08': 1, 'B01': 6, 'B09': 6}.get(band, 2)
+        per_band[band] = _write(tmp_path / f'{band}.tif', pixels[index:index + 1, ::factor, ::factor], nodata=0,
+                                resolution=10 * factor)
     pipeline = [dict(type=LoadMultiSensorImages), dict(type=ScaleBands), dict(type=NormalizeImage),
                 dict(type=GroupBands), dict(type=DynamicTiling), dict(type=EncodeConversation), dict(type=PackInputs)]
     cases = [
@@ -165,6 +171,8 @@ def test_sensor_inference_inputs_equal_the_training_pipeline(tokenizer_dir, tmp_
          dict(image=[('2021-06-01', path), ('2023-06-01', later)], sensor='sentinel2_l2a')),
         (dict(sensor='sentinel2_l2a', image='s2.tif', date='2023-05-01', window=[10, 5, 40, 30]),
          dict(image=path, sensor='sentinel2_l2a', date='2023-05-01', window=(10, 5, 40, 30))),
+        (dict(sensor='sentinel2_l2a', image={band: f'{band}.tif' for band in per_band}, date='2023-05-01'),
+         dict(image=per_band, sensor='sentinel2_l2a', date='2023-05-01')),
     ]
     records = [dict(record, id=f'case{i}', conversations=TURNS) for i, (record, _) in enumerate(cases)]
     dataset = _dataset(tmp_path, records, processor, pipeline)

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
 from transformers import AutoModel, dynamic_module_utils
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
+from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.hf.export import build_model
 from tests.tools.train_runs import (TINY_CONFIG, check_ok, generate_sample, last_checkpoint, make_workspace,
                                     run_train, work_dir_of)
@@ -35,7 +35,7 @@ def test_deepspeed_checkpoint_exports_and_answers_like_training(tmp_path, monkey
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     monkeypatch.chdir(workspace)
-    cfg = Config.fromfile(TINY_CONFIG)
+    cfg = load_config(TINY_CONFIG)
     model = build_model(cfg)
     load_test_checkpoint(model, checkpoint)
     dataset = BUILDER.build(cfg.train_dataloader.dataset)
@@ -43,20 +43,18 @@ def test_deepspeed_checkpoint_exports_and_answers_like_training(tmp_path, monkey
     exported = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
     for index in range(3):
         batch = earthmind_collate_fn([dataset[index]])['data']
-        expected = model.predict(batch['input_ids'], batch['attention_mask'], batch['pixel_values'],
-                                 batch['image_layout'], batch['group_ids'], batch['date_offsets'],
-                                 labels=batch['labels'], meta=batch['meta'])[0]
+        expected = model.predict(batch)[0]
         record = dataset.records[index][1]
         question = record['conversations'][0]['value']
         result = exported.predict_forward(image=osp.join(workspace, 'data', 'sample', record['image']),
-                                          text=question, max_new_tokens=64)
-        stop = set(exported.stop_token_ids())
-        # Training decodes up to eos only; the exported model also stops at the template's <|im_end|>.
-        ids = expected['prediction_ids']
-        ids = ids[:next((i for i, t in enumerate(ids) if t in stop), len(ids))]
-        assert result['prediction_ids'] == ids
+                                          text=question, max_new_tokens=model.generation_cfg['max_new_tokens'])
+        # Both stop at the same ids (the template's stop words, exported in generation_config).
+        assert exported.processor.stop_token_ids(exported.config.generation['stop_words']) == model.stop_token_ids
+        assert result['prediction_ids'] == expected['prediction_ids']
+        assert result['text'] == expected['prediction']
         with torch.no_grad():
-            ours = model(**batch, mode='tensor').logits
-            theirs = exported(**{k: batch[k] for k in ('input_ids', 'attention_mask', 'pixel_values', 'image_layout',
-                                                        'group_ids', 'date_offsets')}).logits
+            ours = model(data=batch, mode='tensor').logits
+            theirs = exported(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                              pixel_values=batch.pixel_values, image_layout=batch.image_layout,
+                              group_ids=batch.group_ids, date_offsets=batch.date_offsets).logits
         assert (ours - theirs).abs().max().item() <= 1e-5

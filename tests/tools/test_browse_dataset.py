@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoTokenizer
 
-from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from projects.earthmind.datasets.sample_rendering import conversation_text, render_sample
+from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
 from projects.earthmind.datasets.synthetic.sample_tasks import make_sample_tasks
+from tests.processors import tiny_processor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, 'tools'))
@@ -77,14 +77,17 @@ def test_browse_multispectral_groups(workdir, monkeypatch):
 
 
 def test_render_overlays_masks(workdir):
-    sample_tokenizer = AutoTokenizer.from_pretrained(str(workdir / 'data' / 'sample' / 'tokenizer'))
+    processor = tiny_processor(str(workdir / 'data' / 'sample' / 'tokenizer'), rgb_mean=(0.5, 0.5, 0.5),
+                               rgb_std=(0.1, 0.1, 0.1))
+    sample_tokenizer = processor.tokenizer
     ids = sample_tokenizer.encode('hello world', add_special_tokens=False)
     sample = dict(input_ids=torch.tensor(ids), labels=torch.tensor([-100] + ids[1:]),
                   pixel_values=torch.zeros(1, 3, 8, 8), image_layout=torch.tensor([1, 1, 1]),
-                  meta=dict(id='m', ori_shape=(8, 8)), gt_masks=torch.zeros(1, 8, 8, dtype=torch.bool))
+                  group_ids=torch.tensor([processor.band_group_vocab.index('rgb')]),
+                  meta=dict(id='m', ori_shape=(8, 8), tile_grid=(1, 1, False)),
+                  gt_masks=torch.zeros(1, 8, 8, dtype=torch.bool))
     sample['gt_masks'][0, :4] = True
-    tiling = dict(tile_size=8, min_tiles=1, max_tiles=1, use_thumbnail=True)
-    picture, _ = render_sample(sample, sample_tokenizer, tiling, (0.5, 0.5, 0.5), (0.1, 0.1, 0.1))
+    picture, _ = render_sample(sample, processor)
     pixels = np.asarray(picture)[14:]
     assert not np.array_equal(pixels[0, 0], pixels[-1, 0])  # masked top half is tinted
     text, answers = conversation_text(sample['input_ids'], sample['labels'], sample_tokenizer)

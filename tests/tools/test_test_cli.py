@@ -104,5 +104,5 @@ def test_one_and_two_processes_give_identical_metrics(tmp_path):
 
     # A failing run exits non-zero: a checkpoint of another model shape.
     bad = _run_test(workspace, 1, checkpoint, osp.join(workspace, 'test_bad'),
-                    ('model.llm.config.hidden_size=32', ))
+                    ('model.llm.llm_config.hidden_size=32', ))
     assert bad.returncode != 0 and 'size mismatch' in bad.stderr
