@@ -13,3 +13,17 @@ TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['proje
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['projects.earthmind.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['projects.earthmind.engine'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['projects.earthmind.evaluation'])
+# The processor a model and its datasets build from one config (``model['processor']``).
+PROCESSORS = Registry('processor', locations=['projects.earthmind.datasets'])
+
+
+def build_processor(processor):
+    """The processor of a config ``dict(type=EarthMindProcessor, ...)``, or the processor object itself.
+
+    Raises:
+        ValueError: Without a processor.
+    """
+    if processor is None:
+        raise ValueError('a processor is needed: the model base\'s model[\'processor\'] (tools hand it to every dataset '
+                         'through projects.earthmind.engine.config_file.load_config)')
+    return PROCESSORS.build(processor) if isinstance(processor, dict) else processor

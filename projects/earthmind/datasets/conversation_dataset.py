@@ -8,12 +8,11 @@ from mmcv.transforms import Compose
 from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
-from projects.earthmind.registry import DATASETS, TRANSFORMS
+from projects.earthmind.registry import DATASETS, TRANSFORMS, build_processor
 from projects.earthmind.structures.mask_codec import decode_mask, decode_region_prompt
 from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN
 
 from .conversation import ConversationFormatError, SequenceTooLongError
-from .processing_earthmind import build_processor
 from .image_record import plan_record_images
 from .raster_io import RasterReadError, raster_shape
 from .transforms.load_multi_sensor_images import LoadMultiSensorImages

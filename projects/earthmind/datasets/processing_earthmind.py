@@ -518,16 +518,3 @@ class EarthMindProcessor:
 
 def _name(results):
     return f'record {results.get("index")} (id={results.get("record_id")!r})'
-
-
-def build_processor(processor):
-    """A processor from its config ``dict(type=EarthMindProcessor, ...)`` (or the processor itself)."""
-    if isinstance(processor, dict):
-        fields = dict(processor)
-        kind = fields.pop('type', EarthMindProcessor)
-        if not callable(kind):
-            raise ValueError(f'processor "type" must be a class, got {kind!r}')
-        return kind(**fields)
-    if processor is None:
-        raise ValueError('a processor is needed: the model base\'s processor=dict(type=EarthMindProcessor, ...)')
-    return processor

@@ -7,8 +7,7 @@ from a config, mmengine's ``forward(data, mode)`` dispatch and the losses.
 import torch
 from mmengine.model import BaseModel
 
-from projects.earthmind.datasets.processing_earthmind import build_processor
-from projects.earthmind.registry import MODELS
+from projects.earthmind.registry import MODELS, build_processor
 from projects.earthmind.structures.batch import IGNORE_INDEX, EarthMindBatch
 from projects.earthmind.structures.packed_rows import packed_sample_index, segment_starts, unpack_rows
 
