@@ -2,9 +2,10 @@
 
 InternVL folders are not available here, so the recipe's ``pretrained_internvl`` loader is swapped for one with
 the same signature that builds the parts from a ``config.json``-only folder holding the published architecture
-(no weights: every tensor is on the meta device) and a stand-in tokenizer of the published tokenizer's length, so the
-processor's added tokens grow the embedding and the output head as they do on the real folder. The SAM2.1 Hiera-L head is built for real on the CPU (the
-``sam2`` package moves its model to a device, which meta tensors cannot do) without its checkpoint.
+(no weights: every tensor is on the meta device) and a stand-in tokenizer of the published tokenizer's length, so
+the processor's added tokens grow the embedding and the output head as they do with the real folder. The SAM2.1
+Hiera-L head is built for real on the CPU (the ``sam2`` package moves its model to a device, which meta tensors cannot
+do) without its checkpoint.
 """
 import json
 import os.path as osp
@@ -54,12 +55,13 @@ SAM2_TRAINABLE = 4_215_109 + SEG_PROJECTION_PARAMS
 # Linear(64, 1) 65) + date embedding max_dates x 1024.
 BAND_FUSION_PARAMS = {2: 9 * 1024 + 3 * 67_713 + 2 * 1024, 4: 9 * 1024 + 3 * 67_713 + 4 * 1024}  # 214,403 / 216,451
 # InternVL2.5-4B 3,712,719,872 + LoRA 239,468,544 + embedding copies 621,338,624 + band fusion 214,403 + SAM2.1-L
-# 224,446,642 + [SEG] projection 4,720,896 (4,802,745,141 before the 20 added tokens: + 2 x 81,920).
+# 224,446,642 + [SEG] projection 4,720,896 (4,802,745,141 without the grown rows: + 2 x 81,920).
 EARTHMIND_TOTAL = 4_802_908_981
 # LoRA + embedding copies + mlp1 12,595,200 + band fusion + mask decoder 4,215,109 + [SEG] projection (882,470,856
-# before the 20 added tokens: + 81,920 in the copies).
+# without the grown rows: + 81,920 in the copies).
 EARTHMIND_TRAINABLE = 882_552_776
-EARTHDIAL_TOTAL = 4_147_195_267  # InternVL2-4B 4,146,978,816 + band fusion 216,451 (4,147,072,387 before: + 122,880)
+# InternVL2-4B 4,146,978,816 + band fusion 216,451 (4,147,072,387 without the grown rows).
+EARTHDIAL_TOTAL = 4_147_195_267
 
 
 @pytest.fixture(autouse=True)

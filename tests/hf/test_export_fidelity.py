@@ -20,9 +20,10 @@ from .conftest import MS_CONFIG, QUESTION, REPO_ROOT, write_geotiff
 REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_120e_sample_refseg.py')
 
 
-def _export(config, folder, seed):
-    """Random weights (zero-initialised parts too) saved as a checkpoint and exported; returns (model, AutoModel,
-    AutoProcessor) with the exported code loaded from a private remote-code cache."""
+def _export(config, folder, seed, name):
+    """Random weights (zero-initialised parts too) saved as a checkpoint and exported into ``folder / name`` (a
+    name of its own: transformers keeps one remote-code package per folder name in a process); returns (model,
+    AutoModel, AutoProcessor) with the exported code loaded from a private remote-code cache."""
     train_sample_tokenizer([QUESTION, 'water forest desert urban red blue'], folder / 'tokenizer')
     cfg = load_config(config, {'model.processor.tokenizer': str(folder / 'tokenizer'),
                                'model.generation_cfg': dict(max_new_tokens=6, stop_words=['</img>'])})
@@ -32,11 +33,11 @@ def _export(config, folder, seed):
         for param in model.parameters():
             param.normal_(std=0.05)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, folder / 'ckpt.pth')
-    export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / 'hf'))
+    export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / name))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(folder / 'modules'))
-        exported = AutoModel.from_pretrained(str(folder / 'hf'), trust_remote_code=True).eval()
-        processor = AutoProcessor.from_pretrained(str(folder / 'hf'), trust_remote_code=True)
+        exported = AutoModel.from_pretrained(str(folder / name), trust_remote_code=True).eval()
+        processor = AutoProcessor.from_pretrained(str(folder / name), trust_remote_code=True)
     assert type(exported).__module__.startswith('transformers_modules.')
     return model, exported, processor
 
@@ -51,7 +52,7 @@ def multisensor(tmp_path_factory):
         s2_later=write_geotiff(folder / 's2b.tif', rng.integers(1000, 4000, size=(12, 60, 60), dtype=np.uint16),
                                nodata=0),
         s1=write_geotiff(folder / 's1.tif', rng.uniform(0.001, 0.5, size=(2, 60, 60)).astype(np.float32)))
-    return _export(MS_CONFIG, folder, seed=3), images
+    return _export(MS_CONFIG, folder, seed=3, name='hf_multisensor'), images
 
 
 CASES = dict(
@@ -86,7 +87,7 @@ def test_inputs_logits_and_answers_are_bitwise_equal(multisensor, case):
 
 
 def test_seg_masks_are_bitwise_equal(tmp_path):
-    model, exported, processor = _export(REFSEG_CONFIG, tmp_path, seed=5)
+    model, exported, processor = _export(REFSEG_CONFIG, tmp_path, seed=5, name='hf_refseg')
     image = write_geotiff(tmp_path / 'rgb.tif',
                           np.random.default_rng(6).integers(0, 256, size=(3, 70, 90), dtype=np.uint8))
     ours, theirs = model.processor(image=image, text=QUESTION), processor(image=image, text=QUESTION)

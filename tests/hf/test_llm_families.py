@@ -84,12 +84,12 @@ def test_family_trains_exports_and_answers_identically(family, sample, tmp_path,
     with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
 
-    export_to_hf(cfg, checkpoint, str(tmp_path / 'hf'))
+    export_to_hf(cfg, checkpoint, str(tmp_path / f'hf_{family}'))
     model = build_model(cfg)
     load_test_checkpoint(model, checkpoint)
     monkeypatch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path / 'modules'))
-    exported = AutoModel.from_pretrained(str(tmp_path / 'hf'), trust_remote_code=True).eval()
-    processor = AutoProcessor.from_pretrained(str(tmp_path / 'hf'), trust_remote_code=True)
+    exported = AutoModel.from_pretrained(str(tmp_path / f'hf_{family}'), trust_remote_code=True).eval()
+    processor = AutoProcessor.from_pretrained(str(tmp_path / f'hf_{family}'), trust_remote_code=True)
     assert type(processor).__module__.startswith('transformers_modules.'), 'must run the exported processor'
     assert type(exported.core.llm).__name__ == LLM_CLASSES[family]
 
