@@ -30,3 +30,13 @@ def _restore_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(before)
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _remote_code_cache(tmp_path_factory):
+    """One private remote-code cache for the whole session (not the user's): transformers imports the package of
+    exported code once per process, from one folder, so every test that loads an exported folder uses this one."""
+    from transformers import dynamic_module_utils
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path_factory.mktemp('hf_modules')))
+        yield

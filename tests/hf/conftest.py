@@ -98,3 +98,11 @@ def cls_export(workspace, tmp_path_factory):
     model = save_random_checkpoint(cfg, folder / 'ckpt.pth')
     exported = export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / 'hf'), max_shard_size='200KB')
     return cfg, model.eval(), str(folder / 'hf'), exported
+
+
+def exported_logits(exported, batch):
+    """Logits of an exported model on a batch of its processor, through its Hugging Face ``forward``."""
+    with torch.no_grad():
+        return exported(input_ids=batch.input_ids, attention_mask=batch.attention_mask, pixel_values=batch.pixel_values,
+                        image_layout=batch.image_layout, group_ids=batch.group_ids,
+                        date_offsets=batch.date_offsets).logits

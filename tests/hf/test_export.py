@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from mmcv.transforms import Compose
-from transformers import AutoModel, AutoProcessor, dynamic_module_utils
+from transformers import AutoModel, AutoProcessor
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.transforms import ProcessorStep
@@ -38,9 +38,8 @@ def training_batch(cfg, processor, record):
     return earthmind_collate_fn([pipeline(results)])['data']
 
 
-def load_exported(folder, tmp_path, monkeypatch):
-    """``AutoModel.from_pretrained(folder, trust_remote_code=True)`` with a private remote-code cache."""
-    monkeypatch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path / 'modules'))
+def load_exported(folder):
+    """``AutoModel.from_pretrained(folder, trust_remote_code=True)`` (the session's private remote-code cache)."""
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     assert type(model).__module__.startswith('transformers_modules.'), 'must run the bundled code, not the repo'
     return model.eval()
@@ -76,7 +75,7 @@ def check_fidelity(model, exported, batch, predict_kwargs):
     return result
 
 
-def test_folder_layout(cls_export, tmp_path, monkeypatch):
+def test_folder_layout(cls_export):
     _, model, folder, _ = cls_export
     files = set(os.listdir(folder))
     assert {'config.json', 'generation_config.json', 'processor_config.json', 'tokenizer.json',
@@ -94,7 +93,7 @@ def test_folder_layout(cls_export, tmp_path, monkeypatch):
     assert not any('lora' in k or 'base_model' in k for k in keys), 'LoRA must be merged'
     # The processor loads from the folder's own code (after the model, as a user would, into the same remote-code
     # cache), with the training processor's settings.
-    load_exported(folder, tmp_path, monkeypatch)
+    load_exported(folder)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
     assert type(processor).__module__.startswith('transformers_modules.')
     assert processor.tokens_per_tile == 4 and processor.template.name == 'qwen2_chat'
@@ -105,9 +104,9 @@ def test_folder_layout(cls_export, tmp_path, monkeypatch):
         assert not re.search(r'^\s*(from|import) projects', source, re.M), name
 
 
-def test_fidelity_rgb_with_merged_lora(cls_export, rgb_geotiff, tmp_path, monkeypatch):
+def test_fidelity_rgb_with_merged_lora(cls_export, rgb_geotiff):
     cfg, model, folder, _ = cls_export
-    exported = load_exported(folder, tmp_path, monkeypatch)
+    exported = load_exported(folder)
     record = dict(id='r0', image=rgb_geotiff,
                   conversations=[dict(value=QUESTION), dict(value='forest')])
     record['conversations'][0]['from'], record['conversations'][1]['from'] = 'human', 'gpt'
@@ -126,11 +125,11 @@ def test_fidelity_rgb_with_merged_lora(cls_export, rgb_geotiff, tmp_path, monkey
     assert torch.equal(exported.processor(image=pil, text=QUESTION).pixel_values, batch.pixel_values)
 
 
-def test_fidelity_multispectral(workspace, s2_geotiff, tmp_path, monkeypatch):
+def test_fidelity_multispectral(workspace, s2_geotiff, tmp_path):
     cfg = load_config(workspace, MS_CONFIG)
     model = save_random_checkpoint(cfg, tmp_path / 'ckpt.pth', seed=1).eval()
     export_to_hf(cfg, str(tmp_path / 'ckpt.pth'), str(tmp_path / 'hf'))
-    exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
+    exported = load_exported(str(tmp_path / 'hf'))
     record = dict(id='s2', sensor='sentinel2_l2a', image=s2_geotiff, date='2023-05-01',
                   conversations=[dict(value=QUESTION), dict(value='forest')])
     record['conversations'][0]['from'], record['conversations'][1]['from'] = 'human', 'gpt'
@@ -140,11 +139,11 @@ def test_fidelity_multispectral(workspace, s2_geotiff, tmp_path, monkeypatch):
                                                 date='2023-05-01'))
 
 
-def test_pair_and_time_series_inputs_match_training_pipeline(workspace, s2_geotiff, tmp_path, monkeypatch):
+def test_pair_and_time_series_inputs_match_training_pipeline(workspace, s2_geotiff, tmp_path):
     cfg = load_config(workspace, MS_CONFIG)
     model = save_random_checkpoint(cfg, tmp_path / 'ckpt.pth')
     export_to_hf(cfg, str(tmp_path / 'ckpt.pth'), str(tmp_path / 'hf'))
-    exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
+    exported = load_exported(str(tmp_path / 'hf'))
     rng = np.random.default_rng(3)
     sar = write_geotiff(tmp_path / 's1.tif', rng.uniform(0.001, 0.5, size=(2, 60, 60)).astype(np.float32))
     turns = [dict(value=QUESTION), dict(value='forest')]
@@ -180,9 +179,8 @@ def test_loads_and_answers_without_project_code(cls_export, rgb_geotiff, tmp_pat
     assert result['crs'] == 'EPSG:32633'
 
 
-def test_bfloat16_and_device(cls_export, rgb_geotiff, tmp_path, monkeypatch):
+def test_bfloat16_and_device(cls_export, rgb_geotiff):
     _, _, folder, _ = cls_export
-    monkeypatch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path / 'modules'))
     model = AutoModel.from_pretrained(folder, trust_remote_code=True, torch_dtype=torch.bfloat16)
     assert model.core.mlp1[1].weight.dtype == torch.bfloat16
     result = model.predict_forward(image=rgb_geotiff, text=QUESTION, max_new_tokens=3)
@@ -222,8 +220,8 @@ def test_raster_whose_bands_do_not_fit_the_sensor(cls_export, tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
-def test_cuda_matches_cpu_answer(cls_export, rgb_geotiff, tmp_path, monkeypatch):
+def test_cuda_matches_cpu_answer(cls_export, rgb_geotiff):
     _, _, folder, exported = cls_export
-    model = load_exported(folder, tmp_path, monkeypatch).to('cuda')
+    model = load_exported(folder).to('cuda')
     expected = exported.predict_forward(image=rgb_geotiff, text=QUESTION)
     assert model.predict_forward(image=rgb_geotiff, text=QUESTION)['prediction_ids'] == expected['prediction_ids']

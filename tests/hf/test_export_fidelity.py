@@ -9,13 +9,13 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModel, AutoProcessor, dynamic_module_utils
+from transformers import AutoModel, AutoProcessor
 
 from projects.earthmind.datasets.synthetic.tokenizer_training import train_sample_tokenizer
 from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.hf.export import build_model, export_to_hf
 
-from .conftest import MS_CONFIG, QUESTION, REPO_ROOT, write_geotiff
+from .conftest import MS_CONFIG, QUESTION, REPO_ROOT, exported_logits, write_geotiff
 
 REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_120e_sample_refseg.py')
 
@@ -23,7 +23,7 @@ REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2
 def _export(config, folder, seed, name):
     """Random weights (zero-initialised parts too) saved as a checkpoint and exported into ``folder / name`` (a
     name of its own: transformers keeps one remote-code package per folder name in a process); returns (model,
-    AutoModel, AutoProcessor) with the exported code loaded from a private remote-code cache."""
+    AutoModel, AutoProcessor) running the exported code."""
     train_sample_tokenizer([QUESTION, 'water forest desert urban red blue'], folder / 'tokenizer')
     cfg = load_config(config, {'model.processor.tokenizer': str(folder / 'tokenizer'),
                                'model.generation_cfg': dict(max_new_tokens=6, stop_words=['</img>'])})
@@ -34,10 +34,8 @@ def _export(config, folder, seed, name):
             param.normal_(std=0.05)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, folder / 'ckpt.pth')
     export_to_hf(cfg, str(folder / 'ckpt.pth'), str(folder / name))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(folder / 'modules'))
-        exported = AutoModel.from_pretrained(str(folder / name), trust_remote_code=True).eval()
-        processor = AutoProcessor.from_pretrained(str(folder / name), trust_remote_code=True)
+    exported = AutoModel.from_pretrained(str(folder / name), trust_remote_code=True).eval()
+    processor = AutoProcessor.from_pretrained(str(folder / name), trust_remote_code=True)
     assert type(exported).__module__.startswith('transformers_modules.')
     return model, exported, processor
 
@@ -76,10 +74,7 @@ def test_inputs_logits_and_answers_are_bitwise_equal(multisensor, case):
     assert [d.tolist() for d in ours.date_offsets] == [d.tolist() for d in theirs.date_offsets]
     with torch.no_grad():
         logits = model(data=ours, mode='tensor').logits
-        exported_logits = exported(input_ids=theirs.input_ids, attention_mask=theirs.attention_mask,
-                                   pixel_values=theirs.pixel_values, image_layout=theirs.image_layout,
-                                   group_ids=theirs.group_ids, date_offsets=theirs.date_offsets).logits
-    assert torch.equal(logits, exported_logits)
+    assert torch.equal(logits, exported_logits(exported, theirs))
     expected = model.predict(ours)[0]
     answer = exported.predict_forward(text=QUESTION, **kwargs)
     assert answer['prediction_ids'] == expected['prediction_ids'] and len(answer['prediction_ids']) > 0

@@ -14,13 +14,13 @@ from .conftest import QUESTION, REPO_ROOT, load_config, save_random_checkpoint
 REFSEG_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_sam2_1xb8_120e_sample_refseg.py')
 
 
-def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, tmp_path, monkeypatch):
+def test_exported_masks_equal_the_training_model_masks(workspace, rgb_geotiff, tmp_path):
     cfg = load_config(workspace, REFSEG_CONFIG)
     model = save_random_checkpoint(cfg, tmp_path / 'ckpt.pth', seed=2).eval()
     export_to_hf(cfg, str(tmp_path / 'ckpt.pth'), str(tmp_path / 'hf'))
     with open(tmp_path / 'hf' / 'config.json') as f:
         assert json.load(f)['core']['grounding_config']['config_name'] == cfg.model.grounding_head.config_name
-    exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
+    exported = load_exported(str(tmp_path / 'hf'))
 
     answer = 'red: [SEG], blue: [SEG].'
     record = dict(id='r0', image=rgb_geotiff, conversations=[dict(value=QUESTION), dict(value=answer)])

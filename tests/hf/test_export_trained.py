@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from transformers import AutoModel, dynamic_module_utils
+from transformers import AutoModel
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
@@ -39,7 +39,6 @@ def test_deepspeed_checkpoint_exports_and_answers_like_training(tmp_path, monkey
     model = build_model(cfg)
     load_test_checkpoint(model, checkpoint)
     dataset = BUILDER.build(cfg.train_dataloader.dataset)
-    monkeypatch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path / 'modules'))
     exported = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
     for index in range(3):
         batch = earthmind_collate_fn([dataset[index]])['data']

@@ -2,7 +2,7 @@
 
 For tiny random Qwen2, Phi-3, Llama and InternLM2 LLMs (each with a tokenizer trained here that carries its chat
 template's tokens), the tiny sample-classification recipe trains two iterations in-process, the checkpoint is
-exported, and the exported folder, loaded with ``trust_remote_code`` from a private remote-code cache, must make the
+exported, and the exported folder, loaded with ``trust_remote_code``, must make the
 training processor's inputs, the training model's logits (bitwise, float32 on CPU) and its greedy answer. InternLM2
 is not in transformers 4.48: its modeling files travel with the export (``auto_map`` of the LLM config).
 """
@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModel, AutoProcessor, PreTrainedTokenizerFast, dynamic_module_utils
+from transformers import AutoModel, AutoProcessor, PreTrainedTokenizerFast
 
 from projects.earthmind.datasets.synthetic.sample_generator import QUESTION, make_sample_dataset
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
@@ -20,7 +20,7 @@ from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.launch_config import adapt_to_device
 from projects.earthmind.hf.export import build_model, export_to_hf
 
-from .conftest import CLS_CONFIG
+from .conftest import CLS_CONFIG, exported_logits
 
 TINY_LLM = dict(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=False)
@@ -87,7 +87,6 @@ def test_family_trains_exports_and_answers_identically(family, sample, tmp_path,
     export_to_hf(cfg, checkpoint, str(tmp_path / f'hf_{family}'))
     model = build_model(cfg)
     load_test_checkpoint(model, checkpoint)
-    monkeypatch.setattr(dynamic_module_utils, 'HF_MODULES_CACHE', str(tmp_path / 'modules'))
     exported = AutoModel.from_pretrained(str(tmp_path / f'hf_{family}'), trust_remote_code=True).eval()
     processor = AutoProcessor.from_pretrained(str(tmp_path / f'hf_{family}'), trust_remote_code=True)
     assert type(processor).__module__.startswith('transformers_modules.'), 'must run the exported processor'
@@ -100,10 +99,7 @@ def test_family_trains_exports_and_answers_identically(family, sample, tmp_path,
         assert torch.equal(getattr(ours, field), getattr(theirs, field)), field
     with torch.no_grad():
         logits = model(data=ours, mode='tensor').logits
-        exported_logits = exported(input_ids=theirs.input_ids, attention_mask=theirs.attention_mask,
-                                   pixel_values=theirs.pixel_values, image_layout=theirs.image_layout,
-                                   group_ids=theirs.group_ids, date_offsets=theirs.date_offsets).logits
-    assert torch.equal(logits, exported_logits)
+    assert torch.equal(logits, exported_logits(exported, theirs))
     expected = model.predict(ours)[0]
     answer = exported.predict_forward(image=image, text=QUESTION)
     assert answer['prediction_ids'] == expected['prediction_ids']

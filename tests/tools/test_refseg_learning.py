@@ -138,7 +138,7 @@ def test_held_out_metrics_and_exported_masks(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(workspace)
     cfg = load_config(CONFIG)
     export_to_hf(cfg, checkpoint, str(tmp_path / 'hf'))
-    exported = load_exported(str(tmp_path / 'hf'), tmp_path, monkeypatch)
+    exported = load_exported(str(tmp_path / 'hf'))
     sample = samples[0]
     with open(osp.join(workspace, 'data', 'sample', 'refseg_train.json')) as f:
         record = json.load(f)[0]

@@ -215,14 +215,11 @@ class InternViT(nn.Module):
                  initializer_range=0.02,
                  initializer_factor=0.1,
                  attn_implementation='sdpa'):
+        # The constructor's arguments, to rebuild this encoder (``config_dict``); attn_implementation is read back
+        # from the layers, which may switch it.
+        init_args = {name: value for name, value in locals().items() if name not in ('self', '__class__')}
         super().__init__()
-        self.init_args = dict(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
-                           num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
-                           image_size=image_size, patch_size=patch_size, qkv_bias=qkv_bias,
-                           qk_normalization=qk_normalization, norm_type=norm_type, layer_norm_eps=layer_norm_eps,
-                           hidden_act=hidden_act, drop_path_rate=drop_path_rate, num_channels=num_channels,
-                           attention_dropout=attention_dropout, dropout=dropout, initializer_range=initializer_range,
-                           initializer_factor=initializer_factor)
+        self.init_args = {name: value for name, value in init_args.items() if name != 'attn_implementation'}
         if attn_implementation not in ATTN_IMPLEMENTATIONS:
             raise ValueError(f'attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {attn_implementation!r}')
         if image_size % patch_size:
