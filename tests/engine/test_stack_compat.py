@@ -1,14 +1,18 @@
-"""The stack fixes: checkpoint loading under weights_only and CPU process groups."""
+"""The stack fixes: checkpoint loading under weights_only, CPU process groups, epoch restarts."""
 import io
 import pickle
+import time
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import ConfigDict
+from mmengine.dataset import DefaultSampler
 from mmengine.dist import init_dist
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import loops
+from torch.utils.data import DataLoader
 
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 
@@ -51,3 +55,18 @@ def test_pytorch_launcher_initialises_gloo_without_cuda(monkeypatch):
         assert torch_dist.is_initialized() and torch_dist.get_backend() == 'gloo'
     finally:
         torch_dist.destroy_process_group()
+
+
+def test_epoch_restart_pauses_only_with_worker_processes(monkeypatch):
+    apply_stack_patches()
+    pauses = []
+    monkeypatch.setattr(time, 'sleep', pauses.append)
+    records = list(range(3))
+    loader = DataLoader(records, batch_size=1, sampler=DefaultSampler(records, shuffle=True, seed=0))
+    iterator = loops._InfiniteDataloaderIterator(loader)
+    seen = [int(next(iterator)) for _ in range(7)]
+    assert sorted(seen[:3]) == sorted(seen[3:6]) == records and seen[:3] != seen[3:6], 'reshuffled per epoch'
+    assert pauses == []
+    iterator = loops._InfiniteDataloaderIterator(DataLoader(records, batch_size=3, num_workers=1))
+    [next(iterator) for _ in range(2)]
+    assert pauses == [2]

@@ -5,6 +5,7 @@ from mmengine.registry import DATASETS, MODELS
 from mmengine.runner import load_checkpoint
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
+from projects.earthmind.datasets.transforms import RandomCrop, RandomFlip
 from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.structures.batch import IGNORE_INDEX
@@ -15,7 +16,8 @@ def greedy_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CONFIG, d
     """Share of records whose greedy answer equals the reference answer.
 
     The config is read as the tools read it (the datasets get the model's processor). The records are the config's
-    training set, or ``data_file`` read through the same pipeline. The prompt is the record's token sequence up to
+    training set, or ``data_file`` read through the same pipeline without its random augmentations (so a score does
+    not depend on which images happened to be flipped). The prompt is the record's token sequence up to
     the first supervised token (:meth:`EarthMindBatch.prompt_ids`), so the model sees exactly what it was trained
     on, without the answer.
     """
@@ -26,10 +28,12 @@ def greedy_accuracy(workspace, checkpoint, cfg_options=(), config=TINY_CONFIG, d
         cfg = load_config(config, dict(option.split('=', 1) for option in cfg_options))
         if data_file is not None:
             cfg.train_dataloader.dataset.data_file = data_file
+        dataset_cfg = cfg.train_dataloader.dataset
+        dataset_cfg.pipeline = [step for step in dataset_cfg.pipeline if step['type'] not in (RandomFlip, RandomCrop)]
         model = MODELS.build(cfg.model)
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         model.eval()
-        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        dataset = DATASETS.build(dataset_cfg)
         decode = model.processor.tokenizer.decode
         correct = 0
         for index in range(len(dataset)):
