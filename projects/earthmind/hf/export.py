@@ -83,6 +83,7 @@ def export_to_hf(cfg, checkpoint, save_path, max_shard_size='2GB', logger=None):
                            f'unexpected {sorted(result.unexpected_keys)}')
     hf_model.tie_weights()
     hf_model.eval()
+    hf_model.config.name_or_path = ''  # the folder it is loaded from sets it; a build-time path is not saved
     hf_model.save_pretrained(save_path, max_shard_size=max_shard_size, safe_serialization=True)
     processor.save_pretrained(save_path, auto_map=PROCESSOR_AUTO_MAP)
     GenerationConfig(max_new_tokens=generation['max_new_tokens'], do_sample=False, num_beams=1,

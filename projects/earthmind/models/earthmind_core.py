@@ -9,7 +9,6 @@ files. Submodules carry InternVL's names (``vision_model``, ``mlp1``, ``language
 import inspect
 import sys
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -293,11 +292,3 @@ class EarthMindCore(nn.Module):
         logits = run_grounding_head(self.grounding_head, hidden, positions, batch.grounding_images,
                                     batch.sample_names())
         return [[] if sample is None else list((sample > 0).cpu().numpy()) for sample in logits]
-
-
-def union_mask(masks, size):
-    """The union of boolean masks (all False without any)."""
-    union = np.zeros(size, dtype=bool)
-    for mask in masks:
-        union |= mask
-    return union

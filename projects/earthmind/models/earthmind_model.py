@@ -4,6 +4,7 @@ Everything the model computes is the core's (:class:`EarthMindCore`): visual enc
 embedding, generation and ``[SEG]`` masks. This class adds what only training and evaluation need: building the parts
 from a config, mmengine's ``forward(data, mode)`` dispatch and the losses.
 """
+import numpy as np
 import torch
 from mmengine.model import BaseModel
 
@@ -12,7 +13,6 @@ from projects.earthmind.structures.batch import IGNORE_INDEX, EarthMindBatch
 from projects.earthmind.structures.packed_rows import packed_sample_index, segment_starts, unpack_rows
 
 from .data_preprocessor import EarthMindDataPreprocessor
-from .earthmind_core import union_mask
 from .heads.seg_token_path import check_mask_targets, run_grounding_head, token_positions
 from .losses.lm_loss import LOSS_REDUCTIONS, causal_lm_loss
 from .losses.mask_losses import MaskLoss
@@ -216,6 +216,14 @@ class EarthMindModel(BaseModel):
             if masks is not None:
                 image = batch.grounding_images[b] if batch.grounding_images is not None else None
                 result['pred_masks'] = masks[b]
-                result['pred_mask'] = None if image is None else union_mask(masks[b], tuple(image.shape[-2:]))
+                result['pred_mask'] = None if image is None else _union(masks[b], tuple(image.shape[-2:]))
             results.append(result)
         return results
+
+
+def _union(masks, size):
+    """The union of boolean masks (all False without any)."""
+    union = np.zeros(size, dtype=bool)
+    for mask in masks:
+        union |= mask
+    return union
