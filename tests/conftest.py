@@ -21,6 +21,30 @@ def real_data_dir():
     return REAL_DATA_DIR
 
 
+@pytest.fixture(scope='session')
+def trained_recipe(tmp_path_factory):
+    """Train sample recipes at most once per session, for every test that needs a trained model.
+
+    Call it with a recipe name under ``configs/earthmind`` (trained on the generated sample data in one shared
+    workspace); returns ``(config path, checkpoint path)``. ``trained_recipe.workspace`` is the workspace.
+    """
+    from tests.tools.train_runs import check_ok, generate_sample, last_checkpoint, make_workspace, run_train
+    workspace = make_workspace(str(tmp_path_factory.mktemp('trained_workspace')),
+                               generate_sample(str(tmp_path_factory.mktemp('trained_sample'))))
+    trained = {}
+
+    def train(name):
+        if name not in trained:
+            config = osp.join(REPO_ROOT, 'configs', 'earthmind', f'{name}.py')
+            work_dir = osp.join('work_dirs', name)
+            check_ok(run_train(workspace, config=config, extra_args=('--work-dir', work_dir)))
+            trained[name] = (config, last_checkpoint(osp.join(workspace, work_dir)))
+        return trained[name]
+
+    train.workspace = workspace
+    return train
+
+
 @pytest.fixture(autouse=True)
 def _restore_default_scope():
     """Undo the mmengine default scope that an in-process ``Runner`` sets, so registry lookups by name in later

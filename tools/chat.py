@@ -5,7 +5,8 @@
 
 With ``--question`` the answer is printed and the tool exits; otherwise questions are read from stdin, one per
 line, until EOF, as one multi-turn conversation (per window). Large scenes: ``--window`` asks about one window,
-``--tile-size N`` walks the scene in N x N windows. Masks (one per ``[SEG]`` once the model has a mask decoder)
+``--tile-size N`` walks the scene in N x N windows (laid out as ``tools/infer_scene.py`` lays them out, the last
+column and row moved back to end at the scene's edge; that tool runs whole scenes into map outputs). Masks (one per ``[SEG]`` once the model has a mask decoder)
 are written as ``{image}_c{col}_r{row}_mask{i}.tif`` (uint8, nodata 255, the input's CRS and the window's
 transform) plus an overlay PNG in ``--out-dir``.
 """
@@ -20,7 +21,8 @@ import torch  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 from transformers import AutoModel  # noqa: E402
 
-from projects.earthmind.hf.georeferenced_output import preview_rgb, save_mask_outputs, scene_windows  # noqa: E402
+from projects.earthmind.hf.georeferenced_output import preview_rgb, save_mask_outputs  # noqa: E402
+from projects.earthmind.inference.window_grid import window_grid  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -52,7 +54,7 @@ def _windows(args, width, height):
             raise SystemExit(f'chat.py: window {values} is not inside the {width}x{height} raster')
         return [tuple(values)]
     if args.tile_size:
-        return scene_windows(width, height, args.tile_size)
+        return [window.window for window in window_grid(width, height, args.tile_size)]
     return [None]
 
 

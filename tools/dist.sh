@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Launch training or testing on one or several nodes with torchrun.
+# Launch training, testing or scene inference on one or several nodes with torchrun.
 #
 #   tools/dist.sh train CONFIG GPUS [extra args for tools/train.py]
 #   tools/dist.sh test  CONFIG GPUS --checkpoint CKPT [extra args for tools/test.py]
+#   tools/dist.sh infer CONFIG_OR_HF GPUS --scene SCENE ... [extra args for tools/infer_scene.py]
 #
 # GPUS is the number of processes on this node (CPU processes when the machine
 # has no CUDA device: gloo, fp32, plain optimizer wrapper, chosen by the tools).
@@ -12,8 +13,8 @@
 #   PYTHON     interpreter (default: the project's .venv when present, else python3)
 set -euo pipefail
 
-if [[ $# -lt 3 || ( "$1" != train && "$1" != test ) ]]; then
-    echo "usage: $0 train|test CONFIG GPUS [args...]" >&2
+if [[ $# -lt 3 || ( "$1" != train && "$1" != test && "$1" != infer ) ]]; then
+    echo "usage: $0 train|test|infer CONFIG GPUS [args...]" >&2
     exit 2
 fi
 MODE=$1
@@ -37,6 +38,8 @@ else
     DEEPSPEED=${DEEPSPEED:-none}
 fi
 
+SCRIPT=$MODE.py
+if [[ "$MODE" == infer ]]; then SCRIPT=infer_scene.py; fi
 extra=()
 if [[ "$MODE" == train && "$DEEPSPEED" != none ]]; then
     extra+=(--deepspeed "$DEEPSPEED")
@@ -46,4 +49,4 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$GPUS" \
     --master_addr="$MASTER_ADDR" --master_port="$PORT" \
-    "$ROOT/tools/$MODE.py" "$CONFIG" --launcher pytorch "${extra[@]}" "$@"
+    "$ROOT/tools/$SCRIPT" "$CONFIG" --launcher pytorch "${extra[@]}" "$@"

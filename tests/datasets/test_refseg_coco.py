@@ -154,7 +154,7 @@ def test_legacy_pickle_needs_the_explicit_flag(coco_root, tokenizer_cfg):
 def _cli(repo_root, *args):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo_root, os.environ.get('PYTHONPATH', '')]))
     return subprocess.run([sys.executable, 'tools/data/convert_refseg_coco.py', *args], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True)
 
 
 def test_cli_writes_records_and_reports_counts(coco_root, tmp_path, repo_root):

@@ -94,7 +94,7 @@ def test_cli(tmp_path):
     out = tmp_path / 'cli'
     command = [sys.executable, 'tools/data/make_sample_dataset.py', '--out', str(out), '--train-per-class', '1',
                '--val-per-class', '1']
-    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert 'train: 4 records, val: 4 records, multispectral_train: 4 records' in result.stdout
     assert len(_records(out, 'train')) == 4 and (out / 'tokenizer' / 'tokenizer.json').is_file()

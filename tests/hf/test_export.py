@@ -169,7 +169,7 @@ def test_loads_and_answers_without_project_code(cls_export, rgb_geotiff, tmp_pat
     script = osp.join(REPO_ROOT, 'tests', 'hf', 'isolated_predict.py')
     site_packages = sysconfig.get_paths()['purelib']
     proc = subprocess.run([sys.executable, '-I', '-S', script, site_packages, folder, rgb_geotiff, QUESTION],
-                          cwd=tmp_path, env=isolated_env(tmp_path), capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=isolated_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['project_importable'] is False and result['project_modules'] == []
@@ -203,7 +203,7 @@ def test_checkpoint_that_does_not_fit_lists_missing_and_unexpected_keys(workspac
     proc = subprocess.run([sys.executable, osp.join(REPO_ROOT, 'tools', 'convert_to_hf.py'), MS_CONFIG,
                            '--pth-model', str(tmp_path / 'bad.pth'), '--save-path', str(tmp_path / 'hf2'),
                            '--cfg-options', f'model.processor.tokenizer={workspace}/data/sample/tokenizer'],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True)
     assert proc.returncode == 1
     assert 'core.mlp1.1.bias' in proc.stderr and 'core.fusion.not_a_weight' in proc.stderr
 

@@ -1,12 +1,12 @@
-"""Mask GeoTIFFs keep the input's georeference (the window's for crops); overlays and scene windows."""
+"""Mask GeoTIFFs keep the input's georeference (the window's for crops); overlays."""
 import numpy as np
 import pytest
 import rasterio
 from PIL import Image
 from rasterio.windows import Window
 
-from projects.earthmind.hf.georeferenced_output import (MASK_NODATA, preview_rgb, save_mask_outputs, scene_windows,
-                                                         window_transform, write_mask_geotiff)
+from projects.earthmind.hf.georeferenced_output import (MASK_NODATA, preview_rgb, save_mask_outputs, window_transform,
+                                                         write_mask_geotiff)
 
 
 def test_whole_scene_mask_keeps_crs_and_transform(s2_geotiff, tmp_path):
@@ -54,11 +54,3 @@ def test_overlay_and_bad_masks(s2_geotiff, tmp_path):
         write_mask_geotiff(tmp_path / 'x.tif', np.zeros((1, 2, 2)), crs, transform)
     with pytest.raises(ValueError, match='0-255'):
         write_mask_geotiff(tmp_path / 'x.tif', np.full((2, 2), 300), crs, transform)
-
-
-def test_scene_windows_cover_the_scene_once():
-    windows = scene_windows(100, 70, 32)
-    cover = np.zeros((70, 100), dtype=int)
-    for col, row, width, height in windows:
-        cover[row:row + height, col:col + width] += 1
-    assert (cover == 1).all() and len(windows) == 4 * 3

@@ -6,30 +6,11 @@ records). The same model without that input (RGB bands only; one date) can still
 some of its 64 training images, so whether it learned the signal is judged on the held-out
 validation records: it must stay near chance there, well below the fused model.
 """
-import os.path as osp
-
 import pytest
 
 from tests.tools.greedy_accuracy import greedy_accuracy
-from tests.tools.train_runs import check_ok, generate_sample, last_checkpoint, make_workspace, run_train
 
 pytestmark = pytest.mark.slow
-
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'earthmind')
-
-
-@pytest.fixture(scope='module')
-def workspace(tmp_path_factory):
-    sample = generate_sample(str(tmp_path_factory.mktemp('sample')))
-    return make_workspace(str(tmp_path_factory.mktemp('workspace')), sample)
-
-
-def _train(workspace, config_name):
-    """Train a recipe; returns (config path, checkpoint)."""
-    config = osp.join(CONFIG_DIR, f'{config_name}.py')
-    work_dir = osp.join('work_dirs', config_name)
-    check_ok(run_train(workspace, config=config, extra_args=('--work-dir', work_dir)))
-    return config, last_checkpoint(osp.join(workspace, work_dir))
 
 
 @pytest.mark.parametrize(
@@ -43,15 +24,16 @@ def _train(workspace, config_name):
          ('change_val.json', 'change_single_date_val.json'), 0.5),
     ],
     ids=['non-rgb-bands', 'two-dates'])
-def test_fused_encoder_learns_what_the_control_cannot(workspace, fused, control, val_files, chance):
-    fused_config, fused_checkpoint = _train(workspace, fused)
+def test_fused_encoder_learns_what_the_control_cannot(trained_recipe, fused, control, val_files, chance):
+    workspace = trained_recipe.workspace
+    fused_config, fused_checkpoint = trained_recipe(fused)
     train_accuracy = greedy_accuracy(workspace, fused_checkpoint, config=fused_config)
     print(f'{fused}: training accuracy {train_accuracy:.3f}')
     assert train_accuracy >= 0.9, f'{fused} reached only {train_accuracy:.2f} training accuracy'
     fused_val = greedy_accuracy(workspace, fused_checkpoint, config=fused_config, data_file=val_files[0])
     print(f'{fused}: held-out accuracy {fused_val:.3f}')
 
-    control_config, control_checkpoint = _train(workspace, control)
+    control_config, control_checkpoint = trained_recipe(control)
     control_val = greedy_accuracy(workspace, control_checkpoint, config=control_config, data_file=val_files[1])
     print(f'{control}: held-out accuracy {control_val:.3f} (chance {chance})')
     # 16 validation records: chance plus 0.25 is about two standard deviations of a guessing model.

@@ -16,7 +16,7 @@ def test_packed_config_trains_and_logs_throughput(tmp_path):
     workspace = make_workspace(str(tmp_path / 'ws'), generate_sample(str(tmp_path / 'sample')))
     options = ('train_cfg.max_epochs=1', 'train_dataloader.dataset.max_records=24', 'default_hooks.logger.interval=1',
                'custom_hooks.0.peak_tflops=1.0')
-    check_ok(run_train(workspace, cfg_options=options, config=PACKED_CONFIG, timeout=300))
+    check_ok(run_train(workspace, cfg_options=options, config=PACKED_CONFIG))
     work_dir = work_dir_of(workspace, PACKED_CONFIG)
     (stamp, ) = [d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d))]
     with open(osp.join(work_dir, stamp, 'vis_data', 'scalars.json')) as f:

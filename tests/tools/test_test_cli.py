@@ -67,7 +67,7 @@ def _run_test(workspace, nproc, checkpoint, work_dir, cfg_options=()):
            '--work-dir', work_dir]
     if cfg_options:
         cmd += ['--cfg-options', *cfg_options]
-    return subprocess.run(cmd, cwd=workspace, env=train_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=workspace, env=train_env(), capture_output=True, text=True)
 
 
 @pytest.mark.slow

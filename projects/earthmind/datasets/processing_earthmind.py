@@ -411,7 +411,7 @@ class EarthMindProcessor:
 
     # ------------------------------------------------------------------------------------------- inference
     def __call__(self, image=None, text='', sensor=None, bands=None, date=None, window=None, history=(),
-                 system=None, **fields):
+                 system=None, task=None, **fields):
         """Model inputs for a question about an image, read and prepared exactly as in training.
 
         Args:
@@ -427,21 +427,34 @@ class EarthMindProcessor:
             history (Sequence[tuple[str, str]]): Earlier ``(question, answer)`` turns; the image belongs to the
                 first question.
             system (str | None): System text (the template's default when None).
+            task (str | None): The task (its token opens the prompt when the processor has ``task_tokens``).
             **fields: ``processing_baseline``, ``sar_units``.
 
         Returns:
             EarthMindBatch: A batch of one sample; ``meta[0]`` holds the image's ``crs``, ``transform`` and
             ``ori_shape``.
         """
-        results = read_inference_image(image, sensor, bands, date, window, fields, self.bands_to_read())
-        results = self.prepare_pixels(dict(results, record_id='input', index=0))
-        turns = [turn for question, answer in history for turn in (dict(value=question), dict(value=answer))]
-        turns.append(dict(value=text))
-        for i, turn in enumerate(turns):
-            turn['from'] = 'human' if i % 2 == 0 else 'gpt'
-        results.update(conversations=turns, system=system)
-        sample = self.pack(self.encode(results, generation_prompt=True))
-        return EarthMindBatch.collate([sample], pad_index=self.pad_token_id)
+        samples = self.samples(image, [text], sensor, bands, date, window, history, system, task, **fields)
+        return EarthMindBatch.collate(samples, pad_index=self.pad_token_id)
+
+    def samples(self, image=None, texts=('',), sensor=None, bands=None, date=None, window=None, history=(),
+                system=None, task=None, **fields):
+        """One sample dict (as :meth:`pack` makes them) per question about one image, read once.
+
+        The arguments are those of :meth:`__call__`, with ``texts`` the questions; the samples share the pixels.
+        :meth:`EarthMindBatch.collate` batches them (also with samples of other images).
+        """
+        read = read_inference_image(image, sensor, bands, date, window, fields, self.bands_to_read())
+        pixels = self.prepare_pixels(dict(read, record_id='input', index=0))
+        samples = []
+        for text in texts:
+            turns = [turn for question, answer in history for turn in (dict(value=question), dict(value=answer))]
+            turns.append(dict(value=text))
+            for i, turn in enumerate(turns):
+                turn['from'] = 'human' if i % 2 == 0 else 'gpt'
+            results = dict(pixels, conversations=turns, system=system, task=task)
+            samples.append(self.pack(self.encode(results, generation_prompt=True)))
+        return samples
 
     def decode(self, ids):
         """Answer text of generated ids: special tokens dropped except ``[SEG]`` (it marks each mask's place)."""

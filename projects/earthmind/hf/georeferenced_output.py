@@ -1,4 +1,4 @@
-"""Georeferenced prediction outputs: mask GeoTIFFs, overlay PNGs and the windows a large scene is processed in.
+"""Georeferenced prediction outputs of one image or window: mask GeoTIFFs and overlay PNGs.
 
 A mask GeoTIFF keeps the input's CRS and the affine transform of the window it was predicted on (the input's own
 transform for a whole scene), is uint8 with nodata 255 (pixels that were not predicted), tiled and compressed.
@@ -19,14 +19,6 @@ OVERLAY_COLOUR = (255, 0, 0)
 def window_transform(transform, window):
     """Affine 6-tuple of ``window`` ``(col_off, row_off, width, height)`` on a raster with ``transform``."""
     return tuple(rasterio_window_transform(Window(*window), Affine(*transform[:6])))[:6]
-
-
-def scene_windows(width, height, size):
-    """Windows ``(col_off, row_off, w, h)`` of at most ``size`` pixels covering a scene, row by row, no overlap."""
-    if size < 1:
-        raise ValueError(f'window size must be >= 1, got {size}')
-    return [(col, row, min(size, width - col), min(size, height - row))
-            for row in range(0, height, size) for col in range(0, width, size)]
 
 
 def write_mask_geotiff(path, mask, crs, transform):

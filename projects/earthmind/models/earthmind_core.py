@@ -270,17 +270,17 @@ class EarthMindCore(nn.Module):
         return answers
 
     @torch.no_grad()
-    def answer_masks(self, batch, answers, pad_token_id):
-        """One bool ``[H, W]`` mask per ``[SEG]`` of each generated answer (a ``[SEG]`` in the prompt asks for none).
+    def answer_mask_logits(self, batch, answers, pad_token_id):
+        """Mask logits for every ``[SEG]`` of each generated answer (a ``[SEG]`` in the prompt asks for none).
 
         One forward pass over prompt + answer gives the hidden state at every ``[SEG]`` of the answer.
 
         Returns:
-            list[list[np.ndarray]]: Per sample its masks in order, at its grounding image's size (``[]`` without a
-            grounding head or image).
+            list[Tensor | None]: Per sample float logits ``[N, H, W]`` (one per ``[SEG]``, in order) at its grounding
+            image's size; None for a sample without a grounding image, all None without a grounding head.
         """
         if self.grounding_head is None or batch.grounding_images is None:
-            return [[] for _ in answers]
+            return [None for _ in answers]
         prompts = batch.prompt_ids()
         device = batch.input_ids.device
         sequences = [torch.cat([prompt, torch.as_tensor(answer, dtype=torch.long, device=device)])
@@ -289,6 +289,15 @@ class EarthMindCore(nn.Module):
         hidden = self(batch.replace(input_ids=ids, attention_mask=mask, labels=None),
                       output_hidden_states=True).hidden_states[-1]
         positions = [p[p >= len(prompt)] for p, prompt in zip(token_positions(ids, self.seg_token_id), prompts)]
-        logits = run_grounding_head(self.grounding_head, hidden, positions, batch.grounding_images,
-                                    batch.sample_names())
+        return run_grounding_head(self.grounding_head, hidden, positions, batch.grounding_images,
+                                  batch.sample_names())
+
+    def answer_masks(self, batch, answers, pad_token_id):
+        """One bool ``[H, W]`` mask (logit > 0) per ``[SEG]`` of each generated answer.
+
+        Returns:
+            list[list[np.ndarray]]: Per sample its masks in order, at its grounding image's size (``[]`` without a
+            grounding head or image).
+        """
+        logits = self.answer_mask_logits(batch, answers, pad_token_id)
         return [[] if sample is None else list((sample > 0).cpu().numpy()) for sample in logits]

@@ -54,7 +54,7 @@ _NIR_BANDS, _SWIR_BANDS = ('B08', 'B8A', 'B09'), ('B11', 'B12')
 TASKS = ('multispectral', 'sar', 'pair', 'change')
 
 
-def _reflectance(rng, shape, levels, texture):
+def reflectance_bands(rng, shape, levels, texture):
     """12-band reflectance ``[12, H, W]``: ``levels`` (band -> mean) or a class-free draw."""
     bands = []
     for name in _S2_BANDS:
@@ -63,7 +63,7 @@ def _reflectance(rng, shape, levels, texture):
     return np.clip(np.stack(bands), 0.001, 0.95)
 
 
-def _spectral_levels(rng, label):
+def spectral_levels(rng, label):
     """NIR and SWIR means of a class: two independent high/low levels."""
     nir_high, swir_high = divmod(SPECTRAL_CLASSES.index(label), 2)
     nir = 0.16 + 0.22 * nir_high + rng.uniform(-0.03, 0.03)
@@ -163,7 +163,8 @@ def _task_records(out_dir, task, split, count_per_answer, rng, number_base):
         record_id = f'{task}_{split}_{number:04d}'
         date = _random_date(rng)
         if task == 'multispectral':
-            image = writer.s2(number, 's2', _reflectance(rng, shape, _spectral_levels(rng, label), texture), rng, date)
+            reflectance = reflectance_bands(rng, shape, spectral_levels(rng, label), texture)
+            image = writer.s2(number, 's2', reflectance, rng, date)
             records.append(dict(id=record_id, sensor=S2_SENSOR, image=image, date=date.isoformat(),
                                 conversations=_conversation(SPECTRAL_QUESTION, label)))
         elif task == 'sar':
@@ -171,7 +172,7 @@ def _task_records(out_dir, task, split, count_per_answer, rng, number_base):
                 rng, label, shape, texture)), date=date.isoformat(), sar_units='power',
                                 conversations=_conversation(SPECTRAL_QUESTION, label)))
         elif task == 'pair':
-            optical = writer.s2(number, 's2', _reflectance(rng, shape, {}, texture), rng, date)
+            optical = writer.s2(number, 's2', reflectance_bands(rng, shape, {}, texture), rng, date)
             sar = writer.s1(number, _backscatter(rng, label, shape, texture))
             records.append(dict(id=record_id, pair=dict(
                 optical=dict(sensor=S2_SENSOR, image=optical, date=date.isoformat()),
@@ -183,7 +184,7 @@ def _task_records(out_dir, task, split, count_per_answer, rng, number_base):
             first = bool(rng.integers(2))
             second = first != (label == 'yes')
             later = date + datetime.timedelta(days=int(rng.integers(30, 400)))
-            images = [dict(date=day.isoformat(), image=writer.s2(number, f'd{i}', _reflectance(
+            images = [dict(date=day.isoformat(), image=writer.s2(number, f'd{i}', reflectance_bands(
                 rng, shape, _land_cover_levels(rng, vegetated), texture), rng, day))
                       for i, (day, vegetated) in enumerate(((date, first), (later, second)))]
             records.append(dict(id=record_id, sensor=S2_SENSOR, images=images,

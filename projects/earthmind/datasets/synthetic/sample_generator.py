@@ -17,7 +17,8 @@ gives byte-identical JSON files and identical pixels.
 The same folder also gets the multi-sensor tasks of ``multisensor_samples.py``
 (Sentinel-2 12-band, Sentinel-1 VV/VH, SAR-optical pairs, two-date change records),
 and the referring-segmentation tasks of ``refseg_samples.py`` ("segment the red
-square", region prompts, SAR + optical pairs), drawn from their own random streams, so
+square", region prompts, SAR + optical pairs) and the sample Sentinel-2 scene of
+``sample_scene.py``, drawn from their own random streams, so
 the RGB classification files and the tokenizer do not depend on them.
 """
 import json
@@ -31,6 +32,7 @@ from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
 from .multisensor_samples import make_multisensor_samples
 from .refseg_samples import make_refseg_samples
+from .sample_scene import make_sample_scene
 from .smooth_noise import smooth_noise
 from .tokenizer_training import train_sample_tokenizer
 
@@ -113,7 +115,8 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
     Layout of ``out_dir``: ``images/<split>_<NNNN>.tif``,
     ``classification_train.json``, ``classification_val.json`` (record lists, image
     paths relative to ``out_dir``), ``tokenizer/`` (see ``tokenizer_training.py``)
-    and, with ``multisensor``, the multi-sensor task files and ``images/<task>/``.
+    and, with ``multisensor``, the multi-sensor task files, ``images/<task>/`` and the sample
+    scene ``scene/`` (``sample_scene.py``).
     Existing files of the same names are overwritten.
 
     Args:
@@ -156,6 +159,7 @@ def make_sample_dataset(out_dir, seed=0, train_per_class=16, val_per_class=4, vo
     train_sample_tokenizer(texts, os.path.join(out_dir, 'tokenizer'), vocab_size=vocab_size)
     if multisensor:
         counts.update(make_multisensor_samples(out_dir, seed, train_per_class, val_per_class))
+        make_sample_scene(out_dir, seed)
     if refseg:
         counts.update(make_refseg_samples(out_dir, seed))
     return counts

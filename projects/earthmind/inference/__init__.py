@@ -1,0 +1,1 @@
+"""Scene-scale inference: a trained model run over whole scenes into GeoTIFF, GeoJSON and GeoPackage outputs."""
