@@ -31,7 +31,10 @@ from .window_grid import (check_skip_mask, load_area_of_interest, skip_mask_frac
 from .window_index import WindowIndex
 
 MANIFEST_FILE = 'manifest.json'
-MERGE_CACHE_MB = 128
+MERGE_CACHE_MB = 64
+# Mosaic strips of about this many pixels: their float64 sums and the maps of the windows crossing them bound the
+# merge's memory, whatever the scene's size.
+STRIP_PIXELS = 1 << 21
 VECTOR_EXTENSIONS = dict(geojson='.geojson', gpkg='.gpkg')
 
 
@@ -319,6 +322,7 @@ def _merge_outputs(scene, settings, windows, index, out_dir):
     ok_windows = [window for window, record in records if record['status'] == 'ok']
     def skip(row_off, height):
         return skip_mask_pixels(settings.skip_mask, grid, (0, row_off, grid.width, height))
+    strip_rows = max(16, STRIP_PIXELS // grid.width)
     for q in masked:
         path = osp.join(out_dir, 'masks', f'question_{q}.tif')
         os.makedirs(osp.dirname(path), exist_ok=True)
@@ -331,14 +335,15 @@ def _merge_outputs(scene, settings, windows, index, out_dir):
         if settings.to_crs:
             scene_crs_path = path[:-4] + '.scene_crs.tif'
             write_mask_mosaic(scene_crs_path, grid, ok_windows, probability,
-                              skip_mask=skip if settings.skip_mask else None)
+                              skip_mask=skip if settings.skip_mask else None, strip_rows=strip_rows)
             reproject_raster(scene_crs_path, path, settings.to_crs)
             os.remove(scene_crs_path)
         else:
-            write_mask_mosaic(path, grid, ok_windows, probability, skip_mask=skip if settings.skip_mask else None)
+            write_mask_mosaic(path, grid, ok_windows, probability, skip_mask=skip if settings.skip_mask else None,
+                              strip_rows=strip_rows)
         outputs[f'mask_question_{q}'] = path
         if settings.vectorize:
-            polygons = vectorize_mask(path)
+            polygons = vectorize_mask(path, strip_rows=strip_rows)
             crs = settings.to_crs or grid.crs
             features = [dict(geometry=polygon, properties=dict(question_index=q, area_m2=polygon_area_m2(polygon, crs)))
                         for polygon in polygons]
