@@ -54,12 +54,12 @@ def load_job_questions(path):
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'job file {path} does not exist')
+    import yaml
     with open(path, encoding='utf-8') as f:
-        if path.endswith(('.yaml', '.yml')):
-            import yaml
-            job = yaml.safe_load(f)
-        else:
-            job = json.load(f)
+        try:
+            job = yaml.safe_load(f) if path.endswith(('.yaml', '.yml')) else json.load(f)
+        except (yaml.YAMLError, json.JSONDecodeError) as err:
+            raise ValueError(f'{path}: not a valid job file: {err}') from err
     entries = job.get('questions') if isinstance(job, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ValueError(f'{path}: a job file needs a non-empty "questions" list')
