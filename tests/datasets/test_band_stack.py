@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 import rasterio
+import rasterio.enums
+import rasterio.windows
 from rasterio.transform import from_origin
 
 from projects.earthmind.datasets.band_stack import (BandSource, check_window, read_band_stack, read_headers,
                                                     reference_grid)
+from projects.earthmind.datasets.raster_handles import RasterHandles
 from projects.earthmind.datasets.raster_io import RasterReadError
 
 
@@ -125,3 +128,42 @@ def test_windowed_read_never_touches_blocks_outside_the_window(tmp_path):
     np.testing.assert_array_equal(data[0], pixels[row:row + height, col:col + width])
     with pytest.raises(RasterReadError, match='big.tif'):  # the corruption is real: the whole scene fails
         read_band_stack([source], grid_of([source]))
+
+
+def test_resampled_band_masks_come_from_the_file_and_open_handles_read_the_same(tmp_path):
+    """A 20 m band with a nodata hole, read in windows that do and do not reach it: the mask is GDAL's nearest-
+    resampled nodata mask either way (read directly when no nodata pixel is under the window), and keeping the files
+    open (``RasterHandles``) changes nothing."""
+    fine = np.full((16, 16), 5, dtype=np.uint16)
+    coarse = (np.arange(8 * 8, dtype=np.uint16).reshape(8, 8) + 100)
+    coarse[5:7, 1:3] = 0
+    sources = [BandSource('B04', write(tmp_path / 'b04.tif', fine, nodata=0)),
+               BandSource('B11', write(tmp_path / 'b11.tif', coarse, res=20.0, nodata=0))]
+    grid = grid_of(sources)
+    handles = RasterHandles(max_open=4)
+    for window in [(0, 0, 16, 16), (1, 1, 7, 5), (3, 9, 6, 7), (9, 0, 7, 16)]:
+        data, valid, _ = read_band_stack(sources, grid, window)
+        again, valid_again, _ = read_band_stack(sources, grid, window, handles=handles)
+        assert np.array_equal(data, again) and np.array_equal(valid, valid_again)
+        col, row, width, height = window
+        with rasterio.open(sources[1].path) as src:
+            src_window = rasterio.windows.Window(col / 2, row / 2, width / 2, height / 2)
+            expected = src.read_masks(1, window=src_window, out_shape=(height, width),
+                                      resampling=rasterio.enums.Resampling.nearest) > 0
+        assert np.array_equal(valid[1], expected), window
+        assert (data[1][~valid[1]] == 0).all()
+        reaches_hole = col < 6 and col + width > 2 and row < 14 and row + height > 10
+        assert valid[1].all() != reaches_hole, window
+
+
+def test_dates_read_into_their_slice_of_one_stack(tmp_path):
+    pixels = np.arange(36, dtype=np.uint16).reshape(6, 6) + 1
+    sources = [BandSource('a', write(tmp_path / 'a.tif', pixels, nodata=0))]
+    grid = grid_of(sources)
+    stack, valid = np.empty((2, 1, 6, 6), np.float32), np.empty((2, 1, 6, 6), bool)
+    for d in range(2):
+        data, mask, _ = read_band_stack(sources, grid, out=(stack[d], valid[d]))
+        assert np.shares_memory(data, stack) and np.shares_memory(mask, valid)
+    assert (stack == pixels).all() and valid.all()
+    with pytest.raises(ValueError, match='out arrays must be float32 and bool'):
+        read_band_stack(sources, grid, out=(np.empty((1, 6, 6)), np.empty((1, 6, 6), bool)))

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.earthmind.datasets.tiling import choose_grid, dynamic_tile, num_tiles_for_shape
+from projects.earthmind.datasets.tiling import choose_grid, dynamic_tile, image_tensor, num_tiles_for_shape
 
 TILE = 56
 
@@ -69,3 +70,19 @@ def test_single_tile_has_no_thumbnail():
 def test_bad_tile_numbers_raise(kwargs):
     with pytest.raises(ValueError, match='min_tiles'):
         num_tiles_for_shape(50, 50, TILE, use_thumbnail=True, **kwargs)
+
+
+def test_one_tile_at_its_size_is_the_image_itself():
+    image = torch.rand(6, 56, 56)
+    tiles = dynamic_tile(image, tile_size=56, min_tiles=1, max_tiles=4, use_thumbnail=True)
+    assert tiles.shape == (1, 6, 56, 56) and tiles.data_ptr() == image.data_ptr()
+    # Bilinear resizing at scale 1 would return the same numbers: skipping it changes nothing.
+    resized = F.interpolate(image[None], size=(56, 56), mode='bilinear', align_corners=False, antialias=True)[0]
+    assert torch.equal(tiles[0], resized)
+
+
+def test_flipped_views_become_the_same_tensor_as_a_copy():
+    array = np.random.default_rng(0).random((2, 4, 3, 8, 10)).astype(np.float32)
+    for view in (array, np.flip(array, -1), np.flip(array, -2), np.flip(np.flip(array, -1), -2)):
+        tensor = image_tensor(view)
+        assert torch.equal(tensor, torch.from_numpy(np.ascontiguousarray(view)))

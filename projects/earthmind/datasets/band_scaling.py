@@ -12,7 +12,7 @@ from .sensors import get_sensor, sentinel2_baseline_offset
 SAR_UNITS = ('power', 'amplitude', 'db')
 
 
-def scale_bands(img, valid, dates, name='sample'):
+def scale_bands(img, valid, dates, name='sample', copy=True):
     """Turn stored numbers into physical units, per date and sensor member.
 
     - ``linear`` sensors: ``value * scale + offset`` (Landsat C2 L2 reflectance ``DN * 2.75e-5 - 0.2``; 8-bit RGB
@@ -30,11 +30,13 @@ def scale_bands(img, valid, dates, name='sample'):
         dates (Sequence[Sequence[Member]]): Per date its sensor members (``sensor``, ``sources`` naming the
             member's channels in order, ``date``, ``fields``), the channels of a date in member order.
         name (str): Names the sample in errors.
+        copy (bool): Scale copies; False scales ``img`` and ``valid`` in place (the pipeline's own arrays).
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: Scaled copies of ``img`` and ``valid``.
+        tuple[np.ndarray, np.ndarray]: Scaled ``img`` and ``valid``.
     """
-    img, valid = img.copy(), valid.copy()
+    if copy:
+        img, valid = img.copy(), valid.copy()
     for d, members in enumerate(dates):
         channel = 0
         for member in members:
@@ -55,26 +57,41 @@ def scale_bands(img, valid, dates, name='sample'):
                 for i, source in enumerate(member.sources):
                     band = sensor.band(source.name)
                     if not band.categorical:
-                        block[i] = np.where(ok[i], (block[i] + extra) * band.scale + band.offset, 0.0)
+                        # In place, operation by operation: the same float32 roundings as the expression
+                        # (value + extra) * scale + offset.
+                        values = block[i]
+                        values += extra
+                        values *= band.scale
+                        values += band.offset
+                        if not ok[i].all():
+                            values[~ok[i]] = 0.0
             channel += count
     return img, valid
 
 
-def normalize_bands(img, valid, channels, band_stats):
+def normalize_bands(img, valid, channels, band_stats, copy=True):
     """``(value - mean) / std`` per channel; invalid pixels become 0 (the mean).
 
     Args:
-        img (np.ndarray): ``[D, C, H, W]`` physical units.
+        img (np.ndarray): ``[D, C, H, W]`` float32 physical units.
         valid (np.ndarray): ``[D, C, H, W]`` bool.
         channels (Sequence[tuple[str, str]]): ``(sensor, band)`` of each channel.
         band_stats (Callable[[str, str], tuple[float, float]]): ``(mean, std)`` of a sensor's band.
+        copy (bool): Normalise a copy; False normalises ``img`` in place (the pipeline's own array).
 
     Returns:
         tuple[np.ndarray, float]: Normalised float32 ``img`` and the share of invalid pixels.
     """
-    stats = np.array([band_stats(*channel) for channel in channels], dtype=np.float32)
-    mean, std = stats[:, 0][None, :, None, None], stats[:, 1][None, :, None, None]
-    return np.where(valid, (img - mean) / std, 0.0).astype(np.float32), float(1.0 - valid.mean())
+    img = img.astype(np.float32, copy=True) if copy else np.asarray(img, dtype=np.float32)
+    for c, channel in enumerate(channels):
+        mean, std = (np.float32(v) for v in band_stats(*channel))
+        values = img[:, c]
+        values -= mean
+        values /= std
+    valid_count = int(np.count_nonzero(valid))
+    if valid_count < valid.size:
+        img[~valid] = 0.0
+    return img, float(1.0 - valid_count / valid.size)  # == 1 - valid.mean(), counted once
 
 
 def group_bands(img, channels, sensors, sensor_groups, name='sample'):
@@ -102,16 +119,22 @@ def group_bands(img, channels, sensors, sensor_groups, name='sample'):
                              f'{", ".join(b for s, b in channels if s == sensor)})')
         return img[:, index[(sensor, canonical)]]
 
-    stacks, names = [], []
-    for sensor in sensors:
-        for group, members in sensor_groups(sensor):
-            planes = []
-            for member in members:
-                first, minus, second = member.partition('-')
-                planes.append(plane(sensor, first) - plane(sensor, second) if minus else plane(sensor, first))
-            stacks.append(np.stack(planes, axis=1))
-            names.append(group)
-    return np.stack(stacks, axis=1), names
+    groups = [(sensor, group, members) for sensor in sensors for group, members in sensor_groups(sensor)]
+    names = [group for _, group, _ in groups]
+    members = [(sensor, member) for sensor, _, group_members in groups for member in group_members]
+    if all('-' not in member for _, member in members) and \
+            [index.get((s, get_sensor(s).band(m).name)) for s, m in members] == list(range(len(channels))):
+        # The channels are the groups' bands in order (the processor reads them so): the groups are a view.
+        return img.reshape(img.shape[0], len(groups), 3, *img.shape[-2:]), names
+    out = np.empty((img.shape[0], len(groups), 3, *img.shape[-2:]), dtype=img.dtype)
+    for g, (sensor, _, members) in enumerate(groups):  # each plane written once, straight into the stack
+        for k, member in enumerate(members):
+            first, minus, second = member.partition('-')
+            if minus:
+                np.subtract(plane(sensor, first), plane(sensor, second), out=out[:, g, k])
+            else:
+                out[:, g, k] = plane(sensor, first)
+    return out, names
 
 
 def rgb_unit_pixels(pixels, dtype, name='image'):

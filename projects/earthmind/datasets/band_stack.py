@@ -120,7 +120,7 @@ def window_transform(grid, window):
     return (a, b, c + a * col + b * row, d, e, f + d * col + e * row)
 
 
-def read_band_stack(sources, grid, window=None, name='sample'):
+def read_band_stack(sources, grid, window=None, name='sample', handles=None, out=None):
     """Read ``sources`` onto ``grid`` inside ``window``.
 
     Args:
@@ -129,6 +129,10 @@ def read_band_stack(sources, grid, window=None, name='sample'):
         window (Sequence[int] | None): ``(col_off, row_off, width, height)`` in grid
             pixels; None reads the whole grid.
         name (str): Names the sample in errors.
+        handles (RasterHandles | None): Keeps files open across calls; None opens and
+            closes each file.
+        out (tuple[np.ndarray, np.ndarray] | None): float32 and bool ``[C, h, w]`` arrays
+            to read into (e.g. one date of a larger stack); new arrays when None.
 
     Returns:
         tuple[np.ndarray, np.ndarray, tuple]: Values float32 ``[C, h, w]`` (stored
@@ -142,13 +146,20 @@ def read_band_stack(sources, grid, window=None, name='sample'):
     """
     col, row, width, height = check_window(window, grid, name)
     area = window_bounds(Window(col, row, width, height), Affine(*grid.transform))
-    data = np.zeros((len(sources), height, width), dtype=np.float32)
-    valid = np.zeros((len(sources), height, width), dtype=bool)
+    shape = (len(sources), height, width)
+    if out is None:
+        data, valid = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=bool)
+    else:
+        data, valid = out
+        if data.shape != shape or valid.shape != shape or data.dtype != np.float32 or valid.dtype != bool:
+            raise ValueError(f'{name}: out arrays must be float32 and bool {shape}, got {data.dtype} {data.shape} '
+                             f'and {valid.dtype} {valid.shape}')
     by_path = {}
     for channel, source in enumerate(sources):
         by_path.setdefault(source.path, []).append((channel, source))
+    opener = _open_raster if handles is None else handles.open
     for path, members in by_path.items():
-        with _open_raster(path) as dataset:
+        with opener(path) as dataset:
             src_window = from_bounds(*area, transform=dataset.transform)
             for categorical in (False, True):
                 batch = [(channel, source) for channel, source in members if source.categorical == categorical]
@@ -157,28 +168,55 @@ def read_band_stack(sources, grid, window=None, name='sample'):
     return data, valid, window_transform(grid, (col, row, width, height))
 
 
+def _covered_region(dataset, src_window):
+    """The whole-pixel window of ``dataset`` that a read of ``src_window`` samples from."""
+    col0, row0 = max(math.floor(src_window.col_off), 0), max(math.floor(src_window.row_off), 0)
+    col1 = min(math.ceil(src_window.col_off + src_window.width), dataset.width)
+    row1 = min(math.ceil(src_window.row_off + src_window.height), dataset.height)
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _holds_value(dataset, index, src_window, value):
+    """Whether band ``index`` holds ``value`` (NaN too) anywhere a read of ``src_window`` samples from.
+
+    The pixels come from GDAL's block cache after the window's read, so this costs no decompression.
+    """
+    region = dataset.read(index, window=_covered_region(dataset, src_window))
+    return bool(np.isnan(region).any()) if math.isnan(value) else bool((region == value).any())
+
+
 def _read_into(dataset, batch, src_window, shape, categorical, data, valid, name):
-    """Read bands of one open file in one call per kind and check them."""
+    """Read bands of one open file in one call per kind (into ``data`` directly when their channels are
+    consecutive) and check them."""
     indexes = [source.index for _, source in batch]
+    channels = [channel for channel, _ in batch]
     method = Resampling.nearest if categorical else Resampling.bilinear
     out_shape = (len(indexes), *shape)
     # Without resampling (or with nearest), "value != nodata" is the exact mask: no second read needed.
     exact = categorical or (math.isclose(src_window.width, shape[1]) and math.isclose(src_window.height, shape[0]))
+    consecutive = channels == list(range(channels[0], channels[0] + len(channels)))
     try:
-        values = dataset.read(indexes, window=src_window, out_shape=out_shape, out_dtype=np.float32,
-                              resampling=method)
-        masks = np.empty(out_shape, dtype=bool)
+        if consecutive:
+            values = data[channels[0]:channels[0] + len(channels)]
+            masks = valid[channels[0]:channels[0] + len(channels)]
+            dataset.read(indexes, window=src_window, out=values, resampling=method)
+        else:
+            values = dataset.read(indexes, window=src_window, out_shape=out_shape, out_dtype=np.float32,
+                                  resampling=method)
+            masks = np.empty(out_shape, dtype=bool)
         for i, (_, source) in enumerate(batch):
             flags = dataset.mask_flag_enums[source.index - 1]
             file_nodata = dataset.nodatavals[source.index - 1]
             if file_nodata is None and source.nodata is not None:  # the sensor's convention; the file declares none
                 nearest = values[i] if exact else dataset.read(source.index, window=src_window, out_shape=shape,
                                                                resampling=Resampling.nearest)
-                masks[i] = nearest != source.nodata
+                np.not_equal(nearest, source.nodata, out=masks[i])
             elif exact and MaskFlags.nodata in flags:
-                masks[i] = values[i] != file_nodata
+                np.not_equal(values[i], file_nodata, out=masks[i])
             elif flags == [MaskFlags.all_valid]:
                 masks[i] = True
+            elif flags == [MaskFlags.nodata] and not _holds_value(dataset, source.index, src_window, file_nodata):
+                masks[i] = True  # no nodata pixel under the window: the resampled mask is all valid
             else:
                 masks[i] = dataset.read_masks(source.index, window=src_window, out_shape=shape,
                                               resampling=Resampling.nearest) > 0
@@ -188,14 +226,17 @@ def _read_into(dataset, batch, src_window, shape, categorical, data, valid, name
     for i, (channel, source) in enumerate(batch):
         band_values, mask = values[i], masks[i]
         nodata = dataset.nodatavals[source.index - 1]
-        bad = ~np.isfinite(band_values)
-        if nodata is not None and math.isnan(nodata):
-            mask &= ~np.isnan(band_values)
-            bad &= ~np.isnan(band_values)
-        if bad.any():
-            raise ValueError(f'{name}: band {source.name} of {dataset.name} has {int(bad.sum())} NaN/inf value(s) '
-                             'in the window that are not its nodata value')
-        if not mask.any():
-            raise ValueError(f'{name}: band {source.name} of {dataset.name} is entirely nodata in the window')
-        data[channel] = np.where(mask, band_values, 0)
-        valid[channel] = mask
+        if not np.issubdtype(np.dtype(dataset.dtypes[source.index - 1]), np.integer):  # integers are finite
+            bad = ~np.isfinite(band_values)
+            if nodata is not None and math.isnan(nodata):
+                mask &= ~np.isnan(band_values)
+                bad &= ~np.isnan(band_values)
+            if bad.any():
+                raise ValueError(f'{name}: band {source.name} of {dataset.name} has {int(bad.sum())} NaN/inf '
+                                 'value(s) in the window that are not its nodata value')
+        if not mask.all():
+            if not mask.any():
+                raise ValueError(f'{name}: band {source.name} of {dataset.name} is entirely nodata in the window')
+            band_values[~mask] = 0
+        if not consecutive:
+            data[channel], valid[channel] = band_values, mask

@@ -112,7 +112,8 @@ def image_record(image, sensor, bands=None, date=None, window=None, fields=None,
     return record
 
 
-def read_inference_image(image, sensor=None, bands=None, date=None, window=None, fields=None, selection=None):
+def read_inference_image(image, sensor=None, bands=None, date=None, window=None, fields=None, selection=None,
+                         header_cache=None, handles=None):
     """Read an inference image into the loaders' results.
 
     Args:
@@ -121,6 +122,8 @@ def read_inference_image(image, sensor=None, bands=None, date=None, window=None,
         sensor (str | dict | None): None for an RGB product.
         bands, date, window, fields: See :func:`image_record`.
         selection (dict[str, list[str]] | None): Bands to read per sensor (the processor's).
+        header_cache (dict | None): File headers kept across calls (many windows of one scene).
+        handles (RasterHandles | None): Files kept open across calls.
 
     Returns:
         dict: For an RGB product ``img`` (0-1 ``[3, H, W]``), ``img_meta`` and ``ori_shape``; with a sensor the
@@ -142,4 +145,4 @@ def read_inference_image(image, sensor=None, bands=None, date=None, window=None,
             meta['path'] = name
             return dict(img=rgb_unit_pixels(pixels, meta['dtype'], name), img_meta=meta, ori_shape=pixels.shape[1:])
         record = image_record(image, sensor, bands, date, window, fields, memory)
-        return read_record_images(record, '', selection, 'input image')
+        return read_record_images(record, '', selection, 'input image', header_cache, handles)

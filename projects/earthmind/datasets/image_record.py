@@ -210,7 +210,7 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
     return ImagePlan(tuple(dates), grid, window)
 
 
-def read_record_images(record, data_root, selection=None, name='record', header_cache=None):
+def read_record_images(record, data_root, selection=None, name='record', header_cache=None, handles=None):
     """Plan and read a record's pixels: every selected band of every date and sensor on the reference grid.
 
     Args:
@@ -219,6 +219,7 @@ def read_record_images(record, data_root, selection=None, name='record', header_
         selection (dict[str, list[str]] | None): Bands to read per sensor name (see :func:`plan_record_images`).
         name (str): Names the record in errors.
         header_cache (dict | None): See :func:`plan_record_images`.
+        handles (RasterHandles | None): Files kept open across records (see :func:`read_band_stack`).
 
     Returns:
         dict: ``img`` (float32 ``[D, C, H, W]``, stored numbers, 0 at nodata), ``valid`` (bool ``[D, C, H, W]``),
@@ -230,10 +231,12 @@ def read_record_images(record, data_root, selection=None, name='record', header_
     if plan is None:
         return dict(img=None, valid=None, image_plan=None, img_meta=None, ori_shape=None, sensors=[], channels=[],
                     dates=[], date_offsets=[])
-    stacks = [read_band_stack([s for m in members for s in m.sources], plan.grid, plan.window, name)
-              for members in plan.dates]
-    img = np.stack([values for values, _, _ in stacks])
+    per_date = [[s for m in members for s in m.sources] for members in plan.dates]
+    shape = (len(per_date), len(per_date[0]), plan.window[3], plan.window[2])
+    img, valid = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=bool)
+    for d, sources in enumerate(per_date):  # each date read straight into its slice of the stack
+        _, _, transform = read_band_stack(sources, plan.grid, plan.window, name, handles, out=(img[d], valid[d]))
     files = list(dict.fromkeys(s.path for members in plan.dates for m in members for s in m.sources))
-    return dict(img=img, valid=np.stack([valid for _, valid, _ in stacks]), image_plan=plan, channels=plan.channels,
-                sensors=plan.sensors, dates=plan.date_strings, date_offsets=date_offsets(plan.date_strings),
-                ori_shape=img.shape[-2:], img_meta=dict(crs=plan.grid.crs, transform=stacks[0][2], files=files))
+    return dict(img=img, valid=valid, image_plan=plan, channels=plan.channels, sensors=plan.sensors,
+                dates=plan.date_strings, date_offsets=date_offsets(plan.date_strings), ori_shape=img.shape[-2:],
+                img_meta=dict(crs=plan.grid.crs, transform=transform, files=files))

@@ -19,7 +19,6 @@ around them, and :meth:`EarthMindProcessor.__call__` chains the same methods for
 import json
 import os
 
-import numpy as np
 import torch
 
 from projects.earthmind.structures.batch import EarthMindBatch
@@ -35,10 +34,11 @@ from .conversation import encode_conversation
 from .grounding_composite import check_grounding_settings, multi_sensor_picture, rgb_composite
 from .image_inputs import read_inference_image
 from .sensor_prompt import add_sensor_tokens
-from .sensors import SENSORS, SensorSpec, band_group_vocabulary, get_sensor, register_sensor, sensor_special_tokens
+from .sensors import (SENSORS, SensorSpec, band_group_vocabulary, get_sensor, group_band_order, register_sensor,
+                      sensor_special_tokens)
 from .task_prompt import add_task_token, task_special_tokens
 from .templates import ChatTemplate, check_template_tokens, get_template
-from .tiling import dynamic_tile, num_tiles_for_shape, tile_grid
+from .tiling import dynamic_tile, image_tensor, num_tiles_for_shape, tile_grid
 
 PROCESSOR_FILE = 'processor_config.json'
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -202,15 +202,14 @@ class EarthMindProcessor:
         return [name for sensor in sensors for name, _ in self.sensor_groups(sensor)]
 
     def bands_to_read(self):
-        """``{sensor: [bands]}`` the loaders read for every registered sensor (empty: all of the file's bands)."""
+        """``{sensor: [bands]}`` the loaders read for every registered sensor (empty: all of the file's bands): the
+        configured ``bands``, else the bands of the sensor's groups in the order the groups use them."""
         selection = {}
         for name, spec in SENSORS.items():
             if name in self.bands:
                 selection[name] = list(self.bands[name])
                 continue
-            wanted = {part for _, members in self.sensor_groups(name) for member in members
-                      for part in (spec.band(p).name for p in member.split('-'))}
-            selection[name] = [band for band in spec.band_names if band in wanted]
+            selection[name] = group_band_order(spec, self.sensor_groups(name))
         return {name: bands for name, bands in selection.items() if bands}
 
     def band_statistics(self, sensor, band):
@@ -250,10 +249,11 @@ class EarthMindProcessor:
 
     # ------------------------------------------------------------------------------------------- pipeline steps
     def scale_bands(self, results):
-        """Stored numbers -> physical units (multi-sensor samples; ``ScaleBands``)."""
+        """Stored numbers -> physical units (multi-sensor samples; ``ScaleBands``), in place: the arrays belong to
+        this sample's results (read for it, or copied by an earlier step)."""
         if results.get('img') is not None:
             results['img'], results['valid'] = scale_bands(results['img'], results['valid'],
-                                                           results['image_plan'].dates, _name(results))
+                                                           results['image_plan'].dates, _name(results), copy=False)
             results['bands_scaled'] = True
         return results
 
@@ -284,14 +284,14 @@ class EarthMindProcessor:
         return results
 
     def normalize(self, results):
-        """Normalise the image: RGB products with ``rgb_mean``/``rgb_std``, sensor bands with their statistics
-        (nodata -> 0; adds ``nodata_fraction``)."""
+        """Normalise the image: RGB products with ``rgb_mean``/``rgb_std``, sensor bands with their statistics, in
+        place (nodata -> 0; adds ``nodata_fraction``)."""
         img = results.get('img')
         if img is None:
             results['nodata_fraction'] = None
         elif results.get('channels'):
             results['img'], results['nodata_fraction'] = normalize_bands(img, results['valid'], results['channels'],
-                                                                         self.band_statistics)
+                                                                         self.band_statistics, copy=False)
         else:
             if img.shape[0] != 3:
                 raise ValueError(f'{_name(results)}: an RGB product has 3 channels, got {img.shape[0]}')
@@ -329,7 +329,7 @@ class EarthMindProcessor:
         dates, groups, channels, height, width = img.shape
         if channels != 3:
             raise ValueError(f'{_name(results)}: tiling expects 3-channel groups [D, G, 3, H, W], got {img.shape}')
-        flat = torch.from_numpy(np.ascontiguousarray(img)).reshape(dates * groups * 3, height, width)
+        flat = image_tensor(img).reshape(dates * groups * 3, height, width)
         tiles = dynamic_tile(flat, **self.tiling)
         count = tiles.shape[0]
         tiles = tiles.reshape(count, dates, groups, 3, size, size).permute(1, 2, 0, 3, 4, 5)
@@ -438,13 +438,16 @@ class EarthMindProcessor:
         return EarthMindBatch.collate(samples, pad_index=self.pad_token_id)
 
     def samples(self, image=None, texts=('',), sensor=None, bands=None, date=None, window=None, history=(),
-                system=None, task=None, **fields):
+                system=None, task=None, header_cache=None, handles=None, **fields):
         """One sample dict (as :meth:`pack` makes them) per question about one image, read once.
 
         The arguments are those of :meth:`__call__`, with ``texts`` the questions; the samples share the pixels.
-        :meth:`EarthMindBatch.collate` batches them (also with samples of other images).
+        ``header_cache`` (a dict) and ``handles`` (:class:`RasterHandles`) keep file headers and open files across
+        calls, for many windows of one scene. :meth:`EarthMindBatch.collate` batches the samples (also with samples
+        of other images).
         """
-        read = read_inference_image(image, sensor, bands, date, window, fields, self.bands_to_read())
+        read = read_inference_image(image, sensor, bands, date, window, fields, self.bands_to_read(), header_cache,
+                                    handles)
         pixels = self.prepare_pixels(dict(read, record_id='input', index=0))
         samples = []
         for text in texts:

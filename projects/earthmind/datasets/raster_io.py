@@ -33,20 +33,15 @@ class RasterShape(NamedTuple):
     dtype: str
 
 
-@contextlib.contextmanager
-def _open_raster(path):
-    """Open ``path`` read-only, raising errors that name the file.
-
-    Errors raised while the dataset is open (e.g. a truncated file failing on read) are
-    converted as well.
+def open_raster(path):
+    """Open ``path`` read-only; the caller closes the dataset.
 
     Plain PNG/JPEG files have no georeference; rasterio warns about that on open. The
     warning is silenced here because :func:`raster_meta` reports it as ``crs=None``.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        RasterReadError: If GDAL cannot open or read it (not a raster, corrupt,
-            truncated); a ``ValueError``.
+        RasterReadError: If GDAL cannot open it (not a raster, corrupt, truncated); a ``ValueError``.
     """
     path = os.fspath(path)
     if not path.startswith(IN_MEMORY_PREFIX) and not os.path.isfile(path):
@@ -54,11 +49,34 @@ def _open_raster(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
-            with rasterio.open(path) as dataset:
-                yield dataset
+            return rasterio.open(path)
     except RasterioError as err:
-        detail = f'{err} ({err.__cause__})' if err.__cause__ else str(err)
-        raise RasterReadError(f'Cannot read raster {path}: {detail}') from err
+        raise _read_error(path, err) from err
+
+
+def _read_error(path, err):
+    detail = f'{err} ({err.__cause__})' if err.__cause__ else str(err)
+    return RasterReadError(f'Cannot read raster {path}: {detail}')
+
+
+@contextlib.contextmanager
+def _open_raster(path):
+    """Open ``path`` read-only (:func:`open_raster`) for a ``with`` block, raising errors that name the file.
+
+    Errors raised while the dataset is open (e.g. a truncated file failing on read) are
+    converted as well.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        RasterReadError: If GDAL cannot open or read it (not a raster, corrupt,
+            truncated); a ``ValueError``.
+    """
+    dataset = open_raster(path)
+    try:
+        with dataset:
+            yield dataset
+    except RasterioError as err:
+        raise _read_error(os.fspath(path), err) from err
 
 
 def raster_meta(dataset):

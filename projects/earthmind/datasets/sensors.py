@@ -148,9 +148,22 @@ class SensorSpec:
         return cls(**fields)
 
     def default_band_list(self):
-        """Bands read when a config selects none: every band of the default groups, in canonical order."""
-        wanted = {part for _, members in self.default_groups for member in members for part in member.split('-')}
-        return tuple(name for name in self.band_names if name in wanted)
+        """Bands read when a config selects none: every band of the default groups, in the order the groups first
+        use them (so that groups of plain bands are consecutive channels and grouping copies nothing)."""
+        return tuple(group_band_order(self, self.default_groups))
+
+
+def group_band_order(spec, groups):
+    """The band ids that ``groups`` (``(name, [members])``; a member is a band or ``'A-B'``) use, in the order of
+    their first use."""
+    order = []
+    for _, members in groups:
+        for member in members:
+            for part in member.split('-'):
+                name = spec.band(part).name
+                if name not in order:
+                    order.append(name)
+    return order
 
 
 def _s2_bands(with_b10):

@@ -21,6 +21,7 @@ import rasterio
 from rasterio.errors import RasterioError
 from torch.utils.data import DataLoader, Dataset
 
+from ..datasets.raster_handles import RasterHandles
 from .mask_mosaic import polygon_area_m2, reproject_raster, vectorize_mask, write_mask_mosaic
 from .run_progress import RunProgress
 from .scene_outputs import box_feature, merge_boxes, window_feature, write_features
@@ -85,6 +86,8 @@ class WindowReader(Dataset):
     def __init__(self, scene, groups, processor, questions, skip_mask=None):
         self.scene, self.groups, self.processor = scene, groups, processor
         self.questions, self.skip_mask = questions, skip_mask
+        # Every window reads the same files: headers and open files are kept (per worker process).
+        self.header_cache, self.handles = {}, RasterHandles()
 
     def __len__(self):
         return len(self.groups)
@@ -102,21 +105,23 @@ class WindowReader(Dataset):
             elif self.skip_mask and skip_mask_fraction(self.skip_mask, self.scene.grid, box) == 1:
                 item.update(status='skipped', reason='skip mask')
             else:
-                item['samples'] = prepare_window(self.processor, self.scene, box, self.questions)
+                item['samples'] = prepare_window(self.processor, self.scene, box, self.questions, self.header_cache,
+                                                 self.handles)
         except Exception as err:  # recorded in the manifest with its reason; the run goes on
             item.update(status='failed', reason=f'{type(err).__name__}: {err}', samples=[])
         item['read_s'] = time.perf_counter() - start
         return item
 
 
-def prepare_window(processor, scene, box, questions):
-    """Processor samples of one window, one per question (the window is read once per task)."""
+def prepare_window(processor, scene, box, questions, header_cache=None, handles=None):
+    """Processor samples of one window, one per question (the window is read once per task; ``header_cache`` and
+    ``handles`` as :meth:`EarthMindProcessor.samples` takes them)."""
     samples = [None] * len(questions)
     for task in dict.fromkeys(q['task'] for q in questions):
         positions = [i for i, q in enumerate(questions) if q['task'] == task]
         prepared = processor.samples(image=scene.image, texts=[questions[i]['text'] for i in positions],
                                      sensor=scene.sensor, bands=scene.bands, date=scene.date, window=box, task=task,
-                                     **scene.fields)
+                                     header_cache=header_cache, handles=handles, **scene.fields)
         for i, sample in zip(positions, prepared):
             samples[i] = sample
     return samples

@@ -53,14 +53,14 @@ def test_sar_to_db_and_landsat_scale(processor):
 def test_normalize_with_registry_and_file_statistics(tmp_path, sample_dir, processor):
     values = np.stack([np.full((4, 6), -12.6 + 5.2), np.full((4, 6), -20.3)])[None]
     values[0, :, 0, 0] = 0
-    results = _results([('sentinel1_grd', ['VV', 'VH'])], values)
-    out = NormalizeImage(processor=processor)(dict(results))
+    out = NormalizeImage(processor=processor)(_results([('sentinel1_grd', ['VV', 'VH'])], values))
     assert out['img'][0, 0, 1, 1] == pytest.approx(1.0) and out['img'][0, 1, 1, 1] == pytest.approx(0.0)
     assert (out['img'][0, :, 0, 0] == 0).all() and out['nodata_fraction'] == pytest.approx(2 / 48)
     stats = tmp_path / 'stats.json'
     stats.write_text(json.dumps({'bands': {'sentinel1_grd': {'VH': {'mean': -22.3, 'std': 4.0}}}}))
     with_file = tiny_processor(str(sample_dir / 'tokenizer'), band_stats=str(stats))
-    out = NormalizeImage(processor=with_file)(dict(results))
+    # The step normalises the sample's own arrays in place: each call gets its own.
+    out = NormalizeImage(processor=with_file)(_results([('sentinel1_grd', ['VV', 'VH'])], values))
     assert out['img'][0, 1, 1, 1] == pytest.approx(0.5) and out['img'][0, 0, 1, 1] == pytest.approx(1.0)
     with pytest.raises(ValueError, match='no normalisation statistics for band nir of rgbi'):
         NormalizeImage(processor=processor)(_results([('rgbi', ['nir'])], np.ones((1, 1, 4, 6))))
@@ -84,6 +84,23 @@ def test_group_bands_defaults_custom_groups_and_difference(sample_dir, processor
                                                  np.ones((1, 4, 4, 6))))
     with pytest.raises(ValueError, match='exactly 3'):
         tiny_processor(tokenizer, band_groups={'sentinel2_l2a': [('rgb', ['B04', 'B03'])]})
+
+
+def test_channels_read_in_group_order_are_grouped_without_a_copy(sample_dir, processor):
+    """The processor reads a sensor's bands in the order its groups use them, so the default groups of plain bands
+    are a view of the loaded stack; any other order gives the same groups, copied."""
+    order = processor.bands_to_read()['sentinel2_l2a']
+    assert order == [m for _, members in processor.sensor_groups('sentinel2_l2a') for m in members]
+    values = np.random.default_rng(0).random((2, 12, 4, 6)).astype(np.float32)
+    grouped = GroupBands(processor=processor)(_results([('sentinel2_l2a', order)], values))['img']
+    assert grouped.shape == (2, 4, 3, 4, 6) and np.shares_memory(grouped, values)
+    canonical = get_sensor('sentinel2_l2a').band_names
+    shuffled = values[:, [order.index(b) for b in canonical]]
+    copied = GroupBands(processor=processor)(_results([('sentinel2_l2a', canonical)], shuffled))['img']
+    assert not np.shares_memory(copied, shuffled) and np.array_equal(copied, grouped)
+    flipped = np.flip(values, -1)  # RandomFlip leaves views: grouping keeps them views too
+    assert np.array_equal(GroupBands(processor=processor)(_results([('sentinel2_l2a', order)], flipped))['img'],
+                          np.flip(grouped, -1))
 
 
 def _pattern(dates=2, bands=3, height=8, width=10):

@@ -11,7 +11,8 @@ class NormalizeImage(ProcessorStep):
     RGB products (``LoadRasterImage``) use ``rgb_mean``/``rgb_std`` (ImageNet); sensor bands
     (``LoadMultiSensorImages`` + ``ScaleBands``) their physical-unit statistics (the sensor registry's, overridden
     by the processor's ``band_stats``), nodata becoming 0, and ``nodata_fraction`` is added. Sets
-    ``img_normalized`` (the grounding picture must be made before this step).
+    ``img_normalized`` (the grounding picture must be made before this step). Sensor bands are normalised in
+    place: the arrays belong to the sample.
     """
 
     def transform(self, results):

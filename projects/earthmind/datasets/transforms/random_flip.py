@@ -6,6 +6,8 @@ from projects.earthmind.registry import TRANSFORMS
 
 from .spatial_keys import BOX_KEY, spatial_arrays
 
+VIEW_KEYS = ('img', 'valid')
+
 
 @TRANSFORMS.register_module()
 class RandomFlip(BaseTransform):
@@ -43,7 +45,9 @@ class RandomFlip(BaseTransform):
                 continue
             axis = -1 if direction == 'horizontal' else -2
             for key in keys:
-                results[key] = np.flip(results[key], axis=axis).copy()
+                flipped = np.flip(results[key], axis=axis)
+                # The image and its validity stay views: the next steps copy them anyway (grouping, tiling).
+                results[key] = flipped if key in VIEW_KEYS else flipped.copy()
             boxes = results.get(BOX_KEY)
             if boxes is not None and len(boxes):
                 boxes = np.asarray(boxes, dtype=np.float32).copy()
