@@ -25,21 +25,23 @@ def real_data_dir():
 def trained_recipe(tmp_path_factory):
     """Train sample recipes at most once per session, for every test that needs a trained model.
 
-    Call it with a recipe name under ``configs/earthmind`` (trained on the generated sample data in one shared
-    workspace); returns ``(config path, checkpoint path)``. ``trained_recipe.workspace`` is the workspace.
+    Call it with a recipe name under ``configs/earthmind`` and optional ``--cfg-options`` (trained on the generated
+    sample data in one shared workspace); returns ``(config path, checkpoint path)``. ``trained_recipe.workspace``
+    is the workspace.
     """
     from tests.tools.train_runs import check_ok, generate_sample, last_checkpoint, make_workspace, run_train
     workspace = make_workspace(str(tmp_path_factory.mktemp('trained_workspace')),
                                generate_sample(str(tmp_path_factory.mktemp('trained_sample'))))
     trained = {}
 
-    def train(name):
-        if name not in trained:
+    def train(name, cfg_options=()):
+        key = (name, tuple(cfg_options))
+        if key not in trained:
             config = osp.join(REPO_ROOT, 'configs', 'earthmind', f'{name}.py')
-            work_dir = osp.join('work_dirs', name)
-            check_ok(run_train(workspace, config=config, extra_args=('--work-dir', work_dir)))
-            trained[name] = (config, last_checkpoint(osp.join(workspace, work_dir)))
-        return trained[name]
+            work_dir = osp.join('work_dirs', f'{name}_{len(trained)}')
+            check_ok(run_train(workspace, config=config, cfg_options=cfg_options, extra_args=('--work-dir', work_dir)))
+            trained[key] = (config, last_checkpoint(osp.join(workspace, work_dir)))
+        return trained[key]
 
     train.workspace = workspace
     return train

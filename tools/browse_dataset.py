@@ -13,10 +13,9 @@ import argparse
 import os
 import re
 
-from mmengine.config import DictAction
-
 from projects.earthmind.datasets.sample_rendering import render_sample
 from projects.earthmind.engine.config_file import load_config
+from projects.earthmind.engine.config_options import ConfigOptions
 from projects.earthmind.registry import DATASETS
 
 
@@ -27,7 +26,7 @@ def parse_args(argv=None):
                         help='which dataloader: <split>_dataloader (default: train)')
     parser.add_argument('--num', type=int, default=8, help='number of samples (default: 8)')
     parser.add_argument('--out', help='output folder (default: work_dirs/<config name>/browse_<split>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config entries, key=value')
     return parser.parse_args(argv)
 
 

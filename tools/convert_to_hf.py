@@ -11,9 +11,8 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import DictAction  # noqa: E402
-
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
+from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 from projects.earthmind.hf.export import export_to_hf  # noqa: E402
 
@@ -24,7 +23,7 @@ def parse_args(argv=None):
     parser.add_argument('--pth-model', required=True, help='mmengine .pth file or DeepSpeed checkpoint folder')
     parser.add_argument('--save-path', required=True, help='output folder')
     parser.add_argument('--max-shard-size', default='2GB', help='largest safetensors shard (e.g. 2GB, 500MB)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config settings')
     return parser.parse_args(argv)
 
 

@@ -17,8 +17,8 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
+from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.inference.scene_inference import SceneRunSettings, plan_windows, run_scene  # noqa: E402
 from projects.earthmind.inference.scene_predictor import ScenePredictor, is_exported_folder  # noqa: E402
 from projects.earthmind.inference.scene_questions import TASK_PROMPTS, load_job_questions, task_question  # noqa: E402
@@ -61,7 +61,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', help='torch device (default: cuda when available, else cpu)')
     parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16', 'float16'))
     parser.add_argument('--max-new-tokens', type=int)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config settings')
     parser.add_argument('--launcher', choices=('none', 'pytorch'), default='none')
     return parser.parse_args(argv)
 

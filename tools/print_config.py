@@ -4,15 +4,14 @@ Usage: python tools/print_config.py CONFIG [--cfg-options key=value ...]
 """
 import argparse
 
-from mmengine.config import DictAction
-
 from projects.earthmind.engine.config_file import load_config
+from projects.earthmind.engine.config_options import ConfigOptions
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config entries, key=value')
     return parser.parse_args(argv)
 
 

@@ -15,12 +15,13 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import ConfigDict, DictAction  # noqa: E402
+from mmengine.config import ConfigDict  # noqa: E402
 from mmengine.config.lazy import LazyObject  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint  # noqa: E402
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
+from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
 from projects.earthmind.engine.runner_start import set_work_dir, start_runner  # noqa: E402
 from projects.earthmind.evaluation.metrics_table import format_metrics_table  # noqa: E402
@@ -35,7 +36,7 @@ def parse_args():
                         help='mmengine .pth checkpoint, or a DeepSpeed ZeRO-1/2 checkpoint folder')
     parser.add_argument('--work-dir', help='where metrics.json and predictions.jsonl go '
                         '(default: work_dirs/<config name>/test)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config entries, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     return parser.parse_args()

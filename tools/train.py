@@ -9,10 +9,9 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import DictAction  # noqa: E402
-
 from projects.earthmind.engine.checkpoint_chain import resolve_load_from  # noqa: E402
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
+from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device, use_deepspeed  # noqa: E402
 from projects.earthmind.engine.runner_start import set_work_dir, start_runner  # noqa: E402
 
@@ -26,7 +25,7 @@ def parse_args():
         '--resume', nargs='?', const='auto', default=None,
         help='resume: alone, from the latest checkpoint in the work dir; with a path, from that checkpoint')
     parser.add_argument('--seed', type=int, help='random seed (ignored when resuming: the saved seed is used)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config entries, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     return parser.parse_args()

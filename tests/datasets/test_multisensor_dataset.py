@@ -155,6 +155,8 @@ def bad_records(tmp_path_factory):
         sar('all_nodata', VV=empty),
         sar('truncated', VV='truncated_vv.tif'),
         dict(sar('window'), window=[0, 0, 64, 8]),
+        dict(id='no_date', sensor='sentinel2_l2a', image=s2, conversations=QUESTION),
+        dict(id='bad_date', sensor='sentinel2_l2a', image=s2, date='2021-13-01', conversations=QUESTION),
     ]
     (root / 'data.json').write_text(json.dumps(records))
     return root
@@ -167,11 +169,15 @@ HEADER_PROBLEMS = {
     'dates_extent': 'invalid images: .*s2_shifted.tif\\) covers .*different extent',
     'member_extent': 'invalid images: .*band VH \\(.*vh_shifted.tif\\) covers .*different extent',
     'window': 'invalid images: .*window \\[0, 0, 64, 8\\] is not inside the 32x32 raster',
+    # Sentinel-2 scaling facts are checked when the dataset is built, not when the pixels are first scaled.
+    'no_date': 'invalid images: .*s2.tif: "date" None / "processing_baseline" None: Sentinel-2 scaling needs',
+    'bad_date': 'invalid images: .*s2.tif: "date" \'2021-13-01\' .*month must be in 1..12',
+    # SAR files are sampled up front (their units are checked against the data): a truncated one is found here.
+    'truncated': 'unreadable raster: .*cannot read band VV \\(band 1\\) of .*truncated_vv.tif',
 }
 PIXEL_PROBLEMS = {
     'nan': 'band VV of .*nan_vv.tif has 1 NaN/inf',
     'all_nodata': 'band VV of .*empty_vv.tif is entirely nodata',
-    'truncated': 'cannot read band\\(s\\) VV \\(band 1\\) of .*truncated_vv.tif',
 }
 
 
@@ -179,7 +185,7 @@ def test_bad_headers_raise_one_error_naming_record_file_and_band(bad_records, to
     with pytest.raises(ValueError) as info:
         _dataset(bad_records, 'data.json', tokenizer_cfg)
     message = str(info.value)
-    assert '6 of 10 records are bad (invalid images: 6)' in message
+    assert '9 of 12 records are bad (invalid images: 8, unreadable raster: 1)' in message
     for record_id, pattern in HEADER_PROBLEMS.items():
         assert any(record_id in line and re.search(pattern, line) for line in message.splitlines()), \
             record_id
@@ -187,7 +193,7 @@ def test_bad_headers_raise_one_error_naming_record_file_and_band(bad_records, to
 
 def test_bad_pixels_raise_at_load_naming_file_and_band(bad_records, tokenizer_cfg):
     dataset = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True)
-    assert len(dataset) == 4 and dataset.skip_counts == {'invalid images': 6}
+    assert len(dataset) == 3 and dataset.skip_counts == {'invalid images': 8, 'unreadable raster': 1}
     ids = [record['id'] for _, record in dataset.records]
     for record_id, pattern in PIXEL_PROBLEMS.items():
         dataset.skip_bad_records = False
@@ -198,11 +204,11 @@ def test_bad_pixels_raise_at_load_naming_file_and_band(bad_records, tokenizer_cf
 def test_bad_pixels_counted_skips(bad_records, tokenizer_cfg):
     up_front = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True, validate_pixels=True)
     assert [record['id'] for _, record in up_front.records] == ['good']
-    assert up_front.skip_counts == {'invalid images': 6, 'unreadable pixels': 3}
+    assert up_front.skip_counts == {'invalid images': 8, 'unreadable raster': 1, 'unreadable pixels': 2}
     lazy = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True)
     ids = [record['id'] for _, record in lazy.records]
-    item = lazy[ids.index('nan')]  # nan, all_nodata, truncated are skipped; wraps round to 'good'
-    assert item['meta']['id'] == 'good' and lazy.skip_counts['unreadable pixels'] == 3
+    item = lazy[ids.index('nan')]  # nan and all_nodata are skipped; wraps round to 'good'
+    assert item['meta']['id'] == 'good' and lazy.skip_counts['unreadable pixels'] == 2
 
 
 def test_multi_sensor_record_needs_the_multi_sensor_pipeline(sample_dir, tokenizer_cfg):
@@ -254,3 +260,33 @@ def test_generic_hyperspectral_cube_with_configured_bands_groups_and_stats(tmp_p
     grouped = GroupBands(processor=configured)(results)
     assert grouped['group_names'] == ['hyperspectral'] and grouped['img'].shape == (1, 1, 3, 16, 20)
     np.testing.assert_allclose(grouped['img'][0, 0, 1], (cube[14] - 0.25) / 0.1, rtol=1e-5)
+
+
+def test_sar_units_are_checked_against_the_data_or_inferred(tmp_path, tokenizer_cfg, capsys):
+    rng = np.random.default_rng(1)
+    power = rng.uniform(0.005, 0.3, size=(2, 32, 32)).astype(np.float32)
+    db = (10 * np.log10(power)).astype(np.float32)  # about -23 to -5 dB: all negative
+    files = {kind: dict(VV=_write(tmp_path / f'{kind}_vv.tif', values[0]),
+                        VH=_write(tmp_path / f'{kind}_vh.tif', values[1])) for kind, values in
+             (('power', power), ('db', db))}
+
+    def dataset(kind, **units):
+        record = dict(id=f'{kind}_{units}', sensor='sentinel1_grd', image=files[kind], conversations=QUESTION,
+                      **units)
+        (tmp_path / 'data.json').write_text(json.dumps([record]))
+        return _dataset(tmp_path, 'data.json', tokenizer_cfg)
+
+    # Stated and consistent, or not stated: dB data stays dB (it used to become nodata when read as power).
+    for kind, units in (('power', dict(sar_units='power')), ('power', {}), ('db', dict(sar_units='db')), ('db', {})):
+        item = dataset(kind, **units)[0]
+        assert item['meta']['nodata_fraction'] == 0.0, (kind, units)
+        logged = capsys.readouterr()
+        assert ('units inferred from the data' in logged.out + logged.err) == (not units), (kind, units)
+        if not units:
+            assert f'({kind}: 1 images' in logged.out + logged.err
+    # Stated units the data contradicts: a validation error naming the file and the evidence.
+    with pytest.raises(ValueError, match=r"db_vv.tif: sar_units is 'power', but 100 % of the valid values are "
+                                         r'negative'):
+        dataset('db', sar_units='power')
+    with pytest.raises(ValueError, match=r"power_vv.tif: sar_units is 'db', but no valid value is negative"):
+        dataset('power', sar_units='db')

@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
 from projects.earthmind.evaluation import SceneClassificationMetric, classification_scores, normalize_answer
+from projects.earthmind.evaluation.multilabel import MultiLabelMetric
 
 CLASSES = ['water', 'forest', 'bare land']
 
@@ -43,3 +46,19 @@ def test_metric_class_process_and_missing_fields():
         metric.process(None, [dict(prediction='forest', reference=None, meta=dict(id='c'))])
     with pytest.raises(ValueError, match="record 'd' has no text \"prediction\""):
         metric.process(None, [dict(reference='forest', meta=dict(id='d'))])
+
+
+def test_class_names_from_a_file(tmp_path):
+    names = ['water', 'bare soil', 'Sea and ocean']
+    (tmp_path / 'classes.json').write_text(json.dumps(names))
+    (tmp_path / 'classes.txt').write_text('water\nbare soil\n\nSea and ocean\n')
+    for path in ('classes.json', 'classes.txt'):
+        assert SceneClassificationMetric(classes_file=str(tmp_path / path)).classes == names
+        assert MultiLabelMetric(classes_file=str(tmp_path / path)).classes == names
+    (tmp_path / 'bad.json').write_text(json.dumps({'water': 1}))
+    with pytest.raises(ValueError, match='bad.json must hold a JSON list of strings'):
+        SceneClassificationMetric(classes_file=str(tmp_path / 'bad.json'))
+    with pytest.raises(ValueError, match='exactly one'):
+        SceneClassificationMetric(classes=names, classes_file=str(tmp_path / 'classes.txt'))
+    with pytest.raises(FileNotFoundError, match='missing.txt'):
+        SceneClassificationMetric(classes_file=str(tmp_path / 'missing.txt'))

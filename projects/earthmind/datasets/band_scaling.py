@@ -19,8 +19,9 @@ def scale_bands(img, valid, dates, name='sample', copy=True):
       ``/ 255``);
     - ``sentinel2``: ``(DN + offset) / 10000`` with ``offset`` -1000 for processing baseline 04.00 or later (the
       member's ``processing_baseline``, else its date from 2022-01-25), 0 before;
-    - ``sar_db``: power -> ``10 * log10``, amplitude -> ``20 * log10`` (member field ``sar_units``: ``'power'``
-      default, ``'amplitude'`` or ``'db'`` for data already in dB); non-positive power/amplitude becomes invalid.
+    - ``sar_db``: power -> ``10 * log10``, amplitude -> ``20 * log10`` (member field ``sar_units``: ``'power'``,
+      ``'amplitude'`` or ``'db'`` for data already in dB; planning checks it against each file's data, or infers it,
+      with :func:`resolve_sar_units`); non-positive power/amplitude becomes invalid.
 
     Masks and class bands are left as they are; invalid pixels are 0.
 
@@ -43,7 +44,7 @@ def scale_bands(img, valid, dates, name='sample', copy=True):
             sensor, count = member.sensor, len(member.sources)
             block, ok = img[d, channel:channel + count], valid[d, channel:channel + count]
             if sensor.scaling == 'sar_db':
-                units = member.fields.get('sar_units', 'power')
+                units = member.fields.get('sar_units', 'power')  # planning states or infers it per file
                 if units not in SAR_UNITS:
                     raise ValueError(f'{name}: sar_units must be one of {SAR_UNITS}, got {units!r}')
                 if units != 'db':
@@ -67,6 +68,52 @@ def scale_bands(img, valid, dates, name='sample', copy=True):
                             values[~ok[i]] = 0.0
             channel += count
     return img, valid
+
+
+def sar_units_evidence(values, valid):
+    """What SAR values say of their units: ``('db' | 'linear' | None, share of negative valid values)``.
+
+    Power and amplitude are never negative (0 is nodata); backscatter in dB is mostly negative (about -30 to +5 dB
+    over land and water). More than half negative reads as dB, none as linear (power or amplitude, which the values
+    cannot tell apart); anything between is undecided (None).
+    """
+    picked = values[valid]
+    if picked.size == 0:
+        return None, 0.0
+    negative = float(np.count_nonzero(picked < 0)) / picked.size
+    if negative > 0.5:
+        return 'db', negative
+    return ('linear' if negative == 0 else None), negative
+
+
+def resolve_sar_units(values, valid, stated, name):
+    """The units to scale SAR ``values`` with: the stated ``sar_units`` checked against the data, else inferred.
+
+    Args:
+        values (np.ndarray): Stored SAR values (a sample of a whole file: one window may be unusually bright).
+        valid (np.ndarray): Their validity.
+        stated (str | None): The record's ``sar_units`` (None: not stated).
+        name (str): Names the sample and its files in errors.
+
+    Returns:
+        str: ``'power'``, ``'amplitude'`` or ``'db'`` (unstated: ``'db'`` when the data reads as dB, else
+        ``'power'``).
+
+    Raises:
+        ValueError: For unknown units, or units the data contradicts (naming the evidence).
+    """
+    if stated is not None and stated not in SAR_UNITS:
+        raise ValueError(f'{name}: sar_units must be one of {SAR_UNITS}, got {stated!r}')
+    evidence, negative = sar_units_evidence(values, valid)
+    if stated is None:
+        return 'db' if evidence == 'db' else 'power'
+    if stated != 'db' and evidence == 'db':
+        raise ValueError(f'{name}: sar_units is {stated!r}, but {100 * negative:.0f} % of the valid values are '
+                         'negative, as backscatter in dB is (power and amplitude never are); set "sar_units": "db"')
+    if stated == 'db' and evidence == 'linear':
+        raise ValueError(f'{name}: sar_units is \'db\', but no valid value is negative, as power or amplitude; '
+                         'set "sar_units" to "power" or "amplitude"')
+    return stated
 
 
 def normalize_bands(img, valid, channels, band_stats, copy=True):

@@ -101,6 +101,25 @@ def reference_grid(sources, headers, name='sample'):
     return grid
 
 
+def sample_band(source, size=128):
+    """A nearest-neighbour sample of a whole band, at most ``size`` x ``size`` pixels: ``(values, valid)``.
+
+    Validity follows :func:`read_band_stack`: the file's nodata or mask, else the source's ``nodata``.
+    """
+    with _open_raster(source.path) as dataset:
+        shape = (min(dataset.height, size), min(dataset.width, size))
+        try:
+            values = dataset.read(source.index, out_shape=shape, resampling=Resampling.nearest)
+            if dataset.nodatavals[source.index - 1] is None and source.nodata is not None:
+                valid = values != source.nodata
+            else:
+                valid = dataset.read_masks(source.index, out_shape=shape, resampling=Resampling.nearest) > 0
+        except RasterioError as err:
+            raise RasterReadError(f'cannot read band {source.name} (band {source.index}) of {source.path}: '
+                                  f'{err}') from err
+    return values, valid & np.isfinite(values)
+
+
 def check_window(window, grid, name='sample'):
     """Validate ``(col_off, row_off, width, height)`` against ``grid``; return it as a tuple of ints."""
     if window is None:

@@ -109,6 +109,7 @@ class EarthMindConversationDataset(Dataset):
 
         records = self._load_records(max_records)
         self.records, self.lengths, self.skip_counts = [], [], Counter()
+        self._inferred_sar_units = Counter()
         bad = []
         for index, record in enumerate(records):
             try:
@@ -121,6 +122,11 @@ class EarthMindConversationDataset(Dataset):
                 continue
             self.records.append((index, record))
             self.lengths.append(length)
+        if self._inferred_sar_units:
+            found = ', '.join(f'{units}: {count}' for units, count in sorted(self._inferred_sar_units.items()))
+            print_log(f'{self.data_file}: SAR images without "sar_units": units inferred from the data ({found} '
+                      'images; dB when most valid values are negative, else power)', logger='current',
+                      level=logging.INFO)
         if bad and not skip_bad_records:
             raise ValueError(self._bad_records_message(bad, len(records)))
         if bad:
@@ -259,6 +265,10 @@ class EarthMindConversationDataset(Dataset):
             if plan is None:
                 return 0, sensors, None
             sensors = plan.sensors
+            for members in plan.dates:
+                for member in members:
+                    if member.fields.get('sar_units_inferred'):
+                        self._inferred_sar_units[member.fields['sar_units']] += 1
             height, width = plan.window[3], plan.window[2]
             image_shape = (height, width)
             for step in self._resizers:

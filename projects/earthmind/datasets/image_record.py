@@ -17,8 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .band_stack import BandSource, check_window, read_band_stack, read_headers, reference_grid
-from .sensors import get_sensor
+from .band_scaling import resolve_sar_units
+from .band_stack import BandSource, check_window, read_band_stack, read_headers, reference_grid, sample_band
+from .sensors import get_sensor, sentinel2_baseline_offset
 
 PAIR_ROLES = ('optical', 'sar')
 
@@ -157,6 +158,45 @@ def _date_specs(record, name):
     return [[dict(shared, image=record['image'])]]
 
 
+def _with_sar_units(member, headers, name):
+    """A SAR member with its ``sar_units`` checked against its files' data, or inferred from it when not stated.
+
+    The evidence (:func:`sar_units_evidence` of a small sample of each file) is kept in the file's ``headers`` entry,
+    so a file is sampled once per header cache. An inferred value is marked ``sar_units_inferred``.
+
+    Raises:
+        ValueError: When the stated units and a file's data disagree (naming the file and the evidence).
+    """
+    if member.sensor.scaling != 'sar_db':
+        return member
+    stated = member.fields.get('sar_units')
+    units = None
+    for source in member.sources:
+        if source.path not in headers:
+            headers.update(read_headers([source.path]))
+        header = headers[source.path]
+        if 'sar_sample' not in header:
+            header['sar_sample'] = sample_band(source)
+        units = resolve_sar_units(*header['sar_sample'], stated, f'{name}: {source.path}')
+    if stated is not None or units is None:
+        return member
+    return member._replace(fields=dict(member.fields, sar_units=units, sar_units_inferred=True))
+
+
+def _check_scaling_facts(member, name):
+    """Sentinel-2 scaling needs the member's date or processing baseline; check them when the record is planned
+    (the dataset plans every record when it is built), not when its pixels are first scaled."""
+    if member.sensor.scaling != 'sentinel2':
+        return
+    baseline = member.fields.get('processing_baseline')
+    try:
+        sentinel2_baseline_offset(member.date, baseline)
+    except (ValueError, TypeError) as err:
+        files = ', '.join(sorted({source.path for source in member.sources}))
+        raise ValueError(f'{name}: {member.sensor.name} image {files}: "date" {member.date!r} / '
+                         f'"processing_baseline" {baseline!r}: {err}') from err
+
+
 def plan_record_images(record, data_root, selection=None, name='record', header_cache=None):
     """Plan the pixel reads of a record (headers only).
 
@@ -189,6 +229,9 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
             if 'role' in spec and member.sensor.modality != spec['role']:
                 raise ValueError(f'{name}: pair member "{spec["role"]}" has sensor {member.sensor.name}, whose '
                                  f'modality is {member.sensor.modality}')
+        members = [_with_sar_units(member, headers, name) for member in members]
+        for member in members:
+            _check_scaling_facts(member, name)
         dates.append(tuple(members))
     layout = [[(m.sensor.name, [s.name for s in m.sources]) for m in members] for members in dates]
     if any(entry != layout[0] for entry in layout):

@@ -8,6 +8,7 @@ reported as ``no_class_share``.
 from projects.earthmind.registry import METRICS
 
 from .answer_normalization import normalize_answer
+from .class_names import load_class_names
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, prediction_text, reference_text
 
@@ -62,15 +63,16 @@ class SceneClassificationMetric(EarthMindMetric):
     """Scene classification accuracy; reads ``prediction`` and ``reference`` only.
 
     Args:
-        classes (list[str]): Class names (as offered in the prompt).
+        classes (list[str] | None): Class names (as offered in the prompt).
+        classes_file (str | None): Or a JSON list / text file (one per line) of them (:mod:`class_names`).
         collect_device (str): mmengine gathering device ('cpu' or 'gpu').
         prefix (str | None): Metric name prefix (default ``'classification'``).
     """
     default_prefix = 'classification'
 
-    def __init__(self, classes, collect_device='cpu', prefix=None):
+    def __init__(self, classes=None, classes_file=None, collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.classes = list(classes)
+        self.classes = load_class_names(classes, classes_file, type(self).__name__)
         normalized_classes(self.classes)
 
     def extract(self, sample):

@@ -14,6 +14,7 @@ import re
 from projects.earthmind.registry import METRICS
 
 from .answer_normalization import normalize_answer
+from .class_names import load_class_names
 from .classification import normalized_classes
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, eval_info, prediction_text, reference_text, sample_name
@@ -47,7 +48,8 @@ def multilabel_scores(predicted_sets, target_sets, classes):
     Args:
         predicted_sets (list[set[str]]): Normalised class names per sample.
         target_sets (list[set[str]]): Normalised target class names per sample (may be empty).
-        classes (list[str]): All class names.
+        classes (list[str] | None): All class names.
+        classes_file (str | None): Or a JSON list / text file (one per line) of them (:mod:`class_names`).
 
     Returns:
         dict: ``exact_set_accuracy``, ``micro_f1``, ``macro_f1`` and ``num_samples``. F1 with no positives
@@ -98,15 +100,16 @@ class MultiLabelMetric(EarthMindMetric):
     else the ``reference`` text parsed like a prediction (which must then parse completely).
 
     Args:
-        classes (list[str]): All class names.
+        classes (list[str] | None): All class names.
+        classes_file (str | None): Or a JSON list / text file (one per line) of them (:mod:`class_names`).
         collect_device (str): mmengine gathering device.
         prefix (str | None): Metric name prefix (default ``'multilabel'``).
     """
     default_prefix = 'multilabel'
 
-    def __init__(self, classes, collect_device='cpu', prefix=None):
+    def __init__(self, classes=None, classes_file=None, collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.classes = list(classes)
+        self.classes = load_class_names(classes, classes_file, type(self).__name__)
         self._known = set(normalized_classes(self.classes))
 
     def extract(self, sample):
