@@ -94,6 +94,8 @@ class EarthMindConversationDataset(Dataset):
         lengths (list[int]): Token length of each kept sample, image tokens included
             (for length-grouped sampling: ``length_property='lengths'``).
         skip_counts (Counter): Skipped records per reason.
+        inferred_sar_units (Counter): SAR images without ``sar_units``, per units inferred from their data (also
+            logged once).
     """
 
     def __init__(self, data_file, data_root, pipeline, processor=None, skip_bad_records=False, max_records=None,
@@ -109,7 +111,7 @@ class EarthMindConversationDataset(Dataset):
 
         records = self._load_records(max_records)
         self.records, self.lengths, self.skip_counts = [], [], Counter()
-        self._inferred_sar_units = Counter()
+        self.inferred_sar_units = Counter()
         bad = []
         for index, record in enumerate(records):
             try:
@@ -122,8 +124,8 @@ class EarthMindConversationDataset(Dataset):
                 continue
             self.records.append((index, record))
             self.lengths.append(length)
-        if self._inferred_sar_units:
-            found = ', '.join(f'{units}: {count}' for units, count in sorted(self._inferred_sar_units.items()))
+        if self.inferred_sar_units:
+            found = ', '.join(f'{units}: {count}' for units, count in sorted(self.inferred_sar_units.items()))
             print_log(f'{self.data_file}: SAR images without "sar_units": units inferred from the data ({found} '
                       'images; dB when most valid values are negative, else power)', logger='current',
                       level=logging.INFO)
@@ -268,7 +270,7 @@ class EarthMindConversationDataset(Dataset):
             for members in plan.dates:
                 for member in members:
                     if member.fields.get('sar_units_inferred'):
-                        self._inferred_sar_units[member.fields['sar_units']] += 1
+                        self.inferred_sar_units[member.fields['sar_units']] += 1
             height, width = plan.window[3], plan.window[2]
             image_shape = (height, width)
             for step in self._resizers:
