@@ -101,6 +101,21 @@ def reference_grid(sources, headers, name='sample'):
     return grid
 
 
+def nearest_validity(dataset, source, window, shape, values=None):
+    """Validity ``[h, w]`` of ``source``'s band over ``window`` (None: the whole band), resampled with nearest
+    neighbour onto ``shape``: the file's nodata or mask, else the source's ``nodata`` convention.
+
+    Args:
+        values (np.ndarray | None): The band over ``window`` already read with nearest neighbour onto ``shape``
+            (spares a read when the validity comes from the values).
+    """
+    if dataset.nodatavals[source.index - 1] is None and source.nodata is not None:
+        if values is None:
+            values = dataset.read(source.index, window=window, out_shape=shape, resampling=Resampling.nearest)
+        return values != source.nodata
+    return dataset.read_masks(source.index, window=window, out_shape=shape, resampling=Resampling.nearest) > 0
+
+
 def sample_band(source, size=128):
     """A nearest-neighbour sample of a whole band, at most ``size`` x ``size`` pixels: ``(values, valid)``.
 
@@ -110,10 +125,7 @@ def sample_band(source, size=128):
         shape = (min(dataset.height, size), min(dataset.width, size))
         try:
             values = dataset.read(source.index, out_shape=shape, resampling=Resampling.nearest)
-            if dataset.nodatavals[source.index - 1] is None and source.nodata is not None:
-                valid = values != source.nodata
-            else:
-                valid = dataset.read_masks(source.index, out_shape=shape, resampling=Resampling.nearest) > 0
+            valid = nearest_validity(dataset, source, None, shape, values)
         except RasterioError as err:
             raise RasterReadError(f'cannot read band {source.name} (band {source.index}) of {source.path}: '
                                   f'{err}') from err
@@ -227,9 +239,7 @@ def _read_into(dataset, batch, src_window, shape, categorical, data, valid, name
             flags = dataset.mask_flag_enums[source.index - 1]
             file_nodata = dataset.nodatavals[source.index - 1]
             if file_nodata is None and source.nodata is not None:  # the sensor's convention; the file declares none
-                nearest = values[i] if exact else dataset.read(source.index, window=src_window, out_shape=shape,
-                                                               resampling=Resampling.nearest)
-                np.not_equal(nearest, source.nodata, out=masks[i])
+                masks[i] = nearest_validity(dataset, source, src_window, shape, values[i] if exact else None)
             elif exact and MaskFlags.nodata in flags:
                 np.not_equal(values[i], file_nodata, out=masks[i])
             elif flags == [MaskFlags.all_valid]:
@@ -237,8 +247,7 @@ def _read_into(dataset, batch, src_window, shape, categorical, data, valid, name
             elif flags == [MaskFlags.nodata] and not _holds_value(dataset, source.index, src_window, file_nodata):
                 masks[i] = True  # no nodata pixel under the window: the resampled mask is all valid
             else:
-                masks[i] = dataset.read_masks(source.index, window=src_window, out_shape=shape,
-                                              resampling=Resampling.nearest) > 0
+                masks[i] = nearest_validity(dataset, source, src_window, shape)
     except RasterioError as err:
         bands = ', '.join(f'{source.name} (band {source.index})' for _, source in batch)
         raise RasterReadError(f'{name}: cannot read band(s) {bands} of {dataset.name}: {err}') from err

@@ -23,6 +23,8 @@ from shapely.geometry.polygon import orient
 
 from projects.earthmind.structures.box_iou import box_polygon
 
+from .window_grid import window_footprint
+
 DRIVERS = {'.geojson': 'GeoJSON', '.json': 'GeoJSON', '.gpkg': 'GPKG'}
 # The GeoPackage driver stamps gpkg_contents.last_change with the current time unless this is set.
 FIXED_OGR_DATE = '2000-01-01T00:00:00Z'
@@ -32,12 +34,6 @@ def _map_polygon(pixel_corners, grid):
     """Polygon in map coordinates of ``[(col, row), ...]`` scene pixel coordinates, counter-clockwise."""
     a, b, c, d, e, f = grid.transform
     return orient(Polygon([(a * x + b * y + c, d * x + e * y + f) for x, y in pixel_corners]), sign=1.0)
-
-
-def _window_pixel_corners(window):
-    col, row = window.col, window.row
-    return [(col, row), (col + window.width, row), (col + window.width, row + window.height),
-            (col, row + window.height)]
 
 
 def _check_box(box_pixels):
@@ -68,8 +64,7 @@ def box_footprint(box_pixels, grid, window):
     box_pixels = _check_box(box_pixels)
     corners = [(x + window.col, y + window.row) for x, y in box_polygon(box_pixels)]
     polygon = _map_polygon(corners, grid)
-    scene = _map_polygon([(0, 0), (grid.width, 0), (grid.width, grid.height), (0, grid.height)], grid)
-    area = _map_polygon(_window_pixel_corners(window), grid).intersection(scene)
+    area = window_footprint(grid, window).intersection(window_footprint(grid, (0, 0, grid.width, grid.height)))
     if area.contains(polygon):
         return polygon
     clipped = polygon.intersection(area)
@@ -189,7 +184,7 @@ def window_feature(grid, window, properties):
     Returns:
         dict: ``dict(geometry=Polygon in grid.crs, properties=dict)``.
     """
-    return dict(geometry=_map_polygon(_window_pixel_corners(window), grid), properties=dict(properties))
+    return dict(geometry=window_footprint(grid, window), properties=dict(properties))
 
 
 def _driver(path):

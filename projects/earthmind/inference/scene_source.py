@@ -23,12 +23,11 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window, bounds as window_bounds, from_bounds
 
-from ..datasets.band_stack import BandSource, Grid, check_window, read_headers, reference_grid
+from ..datasets.band_stack import BandSource, Grid, check_window, nearest_validity, read_headers, reference_grid
 from ..datasets.image_record import PAIR_ROLES
 from ..datasets.raster_io import RasterReadError, _open_raster
 from ..datasets.sensors import SENSORS, get_sensor
@@ -506,14 +505,7 @@ def window_valid_fraction(scene, window):
             area = window_bounds(Window(col, row, width, height), Affine(*grid.transform))
             src_window = from_bounds(*area, transform=dataset.transform)
         try:
-            file_nodata = dataset.nodatavals[source.index - 1]
-            if file_nodata is None and source.nodata is not None:
-                values = dataset.read(source.index, window=src_window, out_shape=(height, width),
-                                      resampling=Resampling.nearest)
-                valid = values != source.nodata
-            else:
-                valid = dataset.read_masks(source.index, window=src_window, out_shape=(height, width),
-                                           resampling=Resampling.nearest) > 0
+            valid = nearest_validity(dataset, source, src_window, (height, width))
         except RasterioError as err:
             raise RasterReadError(f'Cannot read the validity mask of {source.path}: {err}') from err
     return float(valid.mean())

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 import shapely
+from shapely.geometry.polygon import orient
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioError
@@ -146,13 +147,13 @@ def window_footprint(grid, window):
         window (Sequence[int]): ``(col_off, row_off, width, height)``; a :class:`SceneWindow` is accepted too.
 
     Returns:
-        shapely.Polygon: The window's four corners (rotated grids included).
+        shapely.Polygon: The window's four corners (rotated grids included), counter-clockwise.
     """
     col, row, width, height = window[-4:]
     affine = Affine(*grid.transform)
     corners = [affine @ (c, r) for c, r in ((col, row), (col + width, row), (col + width, row + height),
                                             (col, row + height))]
-    return shapely.Polygon(corners)
+    return orient(shapely.Polygon(corners), sign=1.0)
 
 
 def _scene_footprint(grid):
