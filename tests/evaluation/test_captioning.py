@@ -59,3 +59,36 @@ def test_bad_input():
         RegionCaptionMetric().process(None, [dict(prediction='a', reference='a', meta=dict(id='r'))])
     with pytest.raises(ValueError, match='non-empty list of strings'):
         CaptionMetric().process(None, [dict(prediction='a', reference='a', meta=dict(id='r', eval=dict(captions=[])))])
+
+
+@pytest.fixture(scope='module')
+def clean_scores():
+    return caption_scores(CANDIDATES, REFERENCES, use_meteor=False)
+
+
+@pytest.mark.parametrize('separator', ['\r', '\r\n', '\u2028', '\u2029', '\x0b', '\x0c', '\x85'])
+def test_line_and_paragraph_separators_are_spaces(separator, clean_scores):
+    # in a candidate, and at the end and inside of references (a Windows line ending in a reference file)
+    candidates = [CANDIDATES[0].replace(' ', separator, 1)] + CANDIDATES[1:]
+    references = [[r + separator for r in REFERENCES[0]], [REFERENCES[1][0].replace(' ', separator)]] + REFERENCES[2:]
+    assert caption_scores(candidates, references, use_meteor=False) == clean_scores
+
+
+def test_stages_and_per_caption_progress_are_logged():
+    lines = []
+    caption_scores(CANDIDATES, REFERENCES, log=lines.append)
+    stages = [line.split(': ', 1)[1] for line in lines if line.startswith('caption metric: ')]
+    names = ['PTB tokenising', 'BLEU', 'METEOR', 'ROUGE-L', 'CIDEr-D']
+    assert [s.split(' on ')[0] for s in stages[::2]] == names and all(s.endswith(' on 4 captions') for s in stages[::2])
+    assert [s.split(' done in ')[0] for s in stages[1::2]] == names
+
+
+def test_meteor_and_rouge_count_every_caption(monkeypatch):
+    from projects.earthmind.evaluation import captioning
+    monkeypatch.setattr(captioning, 'PROGRESS_INTERVAL_S', 0.0)
+    lines = []
+    caption_scores(CANDIDATES, REFERENCES, log=lines.append)
+    for stage in ('METEOR', 'ROUGE-L'):
+        counts = [line.split(f'caption metric {stage}: captions ')[1].split(',')[0]
+                  for line in lines if line.startswith(f'caption metric {stage}: ')]
+        assert counts == ['1/4', '2/4', '3/4', '4/4'], stage

@@ -13,6 +13,8 @@ def test_normaliser():
     assert normalize_answer('Yes!?') == 'yes'
     assert normalize_answer('(A)') == '(a)'
     assert normalize_answer('') == ''
+    for separator in ('\r', '\r\n', '\u2028', '\x0b', '\x0c'):
+        assert normalize_answer(f'Bare{separator}Land{separator}') == 'bare land'
     with pytest.raises(TypeError):
         normalize_answer(None)
 
@@ -32,8 +34,28 @@ def test_bad_input():
         classification_scores([], [], CLASSES)
     with pytest.raises(ValueError, match="'swamp' is not one of the classes"):
         classification_scores(['water'], ['swamp'], CLASSES)
-    with pytest.raises(ValueError, match='same after normalisation'):
+    with pytest.raises(ValueError, match="'Water' and 'water.' are the same class"):
         classification_scores(['water'], ['water'], ['Water', 'water.'])
+
+
+@pytest.mark.parametrize('answer, reference, class_name', [
+    ('Medium Residential', 'MediumResidential', 'MediumResidential'),  # AID labels, spaced answers
+    ('MediumResidential', 'Medium Residential', 'Medium Residential'),
+    ('dense residential', 'denseresidential', 'denseresidential'),  # UCM
+    ('denseresidential', 'dense residential', 'dense residential'),
+    ('Storage Tanks.', 'storage_tanks', 'storage_tanks'),
+    ('storage_tanks', 'Storage Tanks', 'Storage Tanks'),
+    ('storage-tanks', 'Storage Tanks', 'Storage Tanks'),
+])
+def test_class_names_match_without_case_spaces_underscores_and_hyphens(answer, reference, class_name):
+    scores = classification_scores([answer, 'a lake'], [reference, 'forest'], [class_name, 'forest', 'water'])
+    # the only miss is the real one: 'a lake' is no class
+    assert scores == dict(accuracy=0.5, no_class_share=0.5, num_samples=2)
+
+
+def test_class_names_that_collapse_into_one_are_refused_when_the_metric_is_built():
+    with pytest.raises(ValueError, match="'Storage Tanks' and 'storage-tanks' are the same class"):
+        SceneClassificationMetric(classes=['Storage Tanks', 'storage-tanks', 'forest'])
 
 
 def test_metric_class_process_and_missing_fields():

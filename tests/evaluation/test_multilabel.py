@@ -7,12 +7,12 @@ CLASSES = ['Arable land', 'Beaches, dunes, sands', 'Mixed forest', 'Coniferous f
 
 def test_parse_finds_names_with_commas_and_reports_the_rest():
     labels, rest = parse_label_set('Beaches, dunes, sands, mixed forest and Urban fabric.', CLASSES)
-    assert labels == {'beaches, dunes, sands', 'mixed forest', 'urban fabric'} and rest == ''
+    assert labels == {'Beaches, dunes, sands', 'Mixed forest', 'Urban fabric'} and rest == ''
     labels, rest = parse_label_set('coniferous forest; forest; clouds', CLASSES)
-    assert labels == {'coniferous forest'} and rest == 'forest clouds'
+    assert labels == {'Coniferous forest'} and rest == 'forest clouds'
     assert parse_label_set('', CLASSES) == (frozenset(), '')
     # duplicates count once
-    assert parse_label_set('arable land, arable land', CLASSES)[0] == {'arable land'}
+    assert parse_label_set('arable land, arable land', CLASSES)[0] == {'Arable land'}
 
 
 def test_scores_by_hand():
@@ -47,3 +47,26 @@ def test_metric_class_targets_from_eval_or_reference():
         metric.process(None, [dict(prediction='', reference='', meta=dict(id='c', eval=dict(labels=['swamp'])))])
     with pytest.raises(ValueError, match="record 'd': reference has text that is no class name"):
         metric.process(None, [dict(prediction='', reference='swamp', meta=dict(id='d'))])
+
+
+@pytest.mark.parametrize('answer, class_name', [('Storage Tanks', 'storage_tanks'), ('storage_tanks', 'Storage Tanks'),
+                                                ('dense residential', 'denseresidential'),
+                                                ('DenseResidential', 'dense residential'),
+                                                ('Medium Residential', 'MediumResidential'),
+                                                ('medium-residential', 'Medium Residential')])
+def test_names_match_without_case_spaces_underscores_and_hyphens(answer, class_name):
+    classes = [class_name, 'forest', 'bare land']
+    labels, rest = parse_label_set(f'{answer}, forest', classes)
+    assert labels == {class_name, 'forest'} and rest == ''
+    scores = multilabel_scores([{answer}], [{class_name}], classes)
+    assert scores['exact_set_accuracy'] == 1.0 and scores['micro_f1'] == 1.0
+
+
+def test_a_name_must_still_be_a_whole_word():
+    labels, rest = parse_label_set('parking lots, rainforest, bare_land', ['parkinglot', 'forest', 'bare land'])
+    assert labels == {'bare land'} and rest == 'parking lots rainforest'
+
+
+def test_names_that_collapse_into_one_are_refused_when_the_metric_is_built():
+    with pytest.raises(ValueError, match="'storage_tanks' and 'Storage Tanks' are the same class"):
+        MultiLabelMetric(classes=['storage_tanks', 'Storage Tanks', 'forest'])

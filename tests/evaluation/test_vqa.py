@@ -19,6 +19,12 @@ def test_per_type_overall_average():
     assert excluded['average'] == pytest.approx((1 / 3 + 1 / 2) / 2)
 
 
+def test_line_breaks_inside_answers_are_spaces():
+    scores = vqa_scores(['rural\r\n', 'very\u2028large', 'yes\x0c'], ['rural', 'very large', 'yes'],
+                        ['rural_urban', 'size', 'presence'])
+    assert scores['overall'] == 1.0
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match='question types'):
         vqa_scores(['a'], ['a'], [])

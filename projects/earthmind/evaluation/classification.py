@@ -1,31 +1,38 @@
 """Scene classification accuracy (single label per image).
 
-Convention: greedy answers are compared with the reference
-class after :func:`normalize_answer` (lower-case, whitespace collapsed, trailing
-punctuation stripped); an answer equal to no class counts as wrong and is also
+Convention: greedy answers are compared with the reference class on
+:func:`class_key` (lower-case, trailing punctuation stripped, spaces, underscores
+and hyphens removed), so ``dense residential`` is the class ``denseresidential`` and
+``Medium Residential`` the label ``MediumResidential``, as the published evaluation
+scripts count them. An answer whose key is no class key counts as wrong and is also
 reported as ``no_class_share``.
 """
 from projects.earthmind.registry import METRICS
 
-from .answer_normalization import normalize_answer
+from .answer_normalization import class_key
 from .class_names import load_class_names
 from .earthmind_metric import EarthMindMetric
 from .sample_fields import check_counts, prediction_text, reference_text
 
 
-def normalized_classes(classes):
-    """Normalise a class list; raise ValueError on an empty list or on names equal after normalisation."""
+def class_keys(classes):
+    """The :func:`class_key` of each class name.
+
+    Raises:
+        ValueError: On an empty list, a name with an empty key, or two names with the same key (naming both).
+    """
     if not classes:
         raise ValueError('classes must list at least one class name')
-    names = [normalize_answer(c) for c in classes]
+    keys = [class_key(c) for c in classes]
     seen = {}
-    for original, name in zip(classes, names):
-        if name in seen:
-            raise ValueError(f'class names {seen[name]!r} and {original!r} are the same after normalisation')
-        if not name:
+    for original, key in zip(classes, keys):
+        if key in seen:
+            raise ValueError(f'class names {seen[key]!r} and {original!r} are the same class when case, spaces, '
+                             'underscores and hyphens are ignored: rename one')
+        if not key:
             raise ValueError(f'class name {original!r} is empty after normalisation')
-        seen[name] = original
-    return names
+        seen[key] = original
+    return keys
 
 
 def classification_scores(predictions, references, classes, names=None):
@@ -44,14 +51,14 @@ def classification_scores(predictions, references, classes, names=None):
         ValueError: On a count mismatch, no samples, or a reference that is not one of ``classes``.
     """
     check_counts(predictions, references)
-    class_set = set(normalized_classes(classes))
+    class_set = set(class_keys(classes))
     correct = no_class = 0
     for i, (prediction, reference) in enumerate(zip(predictions, references)):
-        target = normalize_answer(reference)
+        target = class_key(reference)
         if target not in class_set:
             name = names[i] if names else f'sample {i}'
-            raise ValueError(f'{name}: reference {reference!r} is not one of the classes {sorted(class_set)}')
-        answer = normalize_answer(prediction)
+            raise ValueError(f'{name}: reference {reference!r} is not one of the classes {list(classes)}')
+        answer = class_key(prediction)
         correct += answer == target
         no_class += answer not in class_set
     total = len(predictions)
@@ -73,7 +80,7 @@ class SceneClassificationMetric(EarthMindMetric):
     def __init__(self, classes=None, classes_file=None, collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.classes = load_class_names(classes, classes_file, type(self).__name__)
-        normalized_classes(self.classes)
+        class_keys(self.classes)
 
     def extract(self, sample):
         """Answer and reference text."""

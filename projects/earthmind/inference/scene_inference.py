@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..datasets.raster_handles import RasterHandles
 from .mask_mosaic import polygon_area_m2, reproject_raster, vectorize_mask, write_mask_mosaic
-from .run_progress import RunProgress
+from projects.earthmind.utils.progress import Progress
 from .scene_outputs import box_feature, merge_boxes, window_feature, write_features
 from .scene_preview import write_preview
 from .scene_source import window_valid_fraction
@@ -232,7 +232,7 @@ def _answer_groups(predictor, scene, settings, groups, index, rank, total, log):
     reader = WindowReader(scene, groups, predictor.processor, settings.questions, settings.skip_mask)
     loader = DataLoader(reader, batch_size=None, shuffle=False, num_workers=settings.num_workers,
                         collate_fn=_unwrap)
-    progress = RunProgress(total, index.count(), log if rank == 0 else None)
+    progress = Progress(total, index.count(), log if rank == 0 else None, unit='windows')
     read_s = model_s = 0.0
     for items in loader:
         read_s += sum(item['read_s'] for item in items)
