@@ -11,6 +11,12 @@
 #   NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500)
 #   DEEPSPEED  zero2 | zero3 | none | path/to/ds.json  (default: zero2 with CUDA, none without)
 #   PYTHON     interpreter (default: the project's .venv when present, else python3)
+#
+# Signals: this script becomes torchrun (exec), which starts each worker in a session of its own. torchrun
+# forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to every worker's process group and waits for the workers
+# (TORCH_ELASTIC_SHUTDOWN_TIMEOUT seconds, 30 by default, then SIGKILL). A launcher that dies without
+# forwarding (SIGKILL of its process group, the OOM killer) takes its workers with it: each worker is started
+# through projects/earthmind/engine/worker_entry.py, which has the kernel send it SIGTERM when torchrun dies.
 set -euo pipefail
 
 if [[ $# -lt 3 || ( "$1" != train && "$1" != test && "$1" != infer ) ]]; then
@@ -21,6 +27,14 @@ MODE=$1
 CONFIG=$2
 GPUS=$3
 shift 3
+if ! [[ "$GPUS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "$0: GPUS must be a whole number of processes on this node, at least 1; got '$GPUS'" >&2
+    exit 2
+fi
+if [[ ! -e "$CONFIG" ]]; then
+    echo "$0: config not found: $CONFIG" >&2
+    exit 2
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z "${PYTHON:-}" ]]; then
@@ -46,7 +60,11 @@ if [[ "$MODE" == train && "$DEEPSPEED" != none ]]; then
 fi
 
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# exec keeps this PID for torchrun: the workers check that it is still their ancestor once tied to it.
+export EARTHMIND_LAUNCHER_PID=$$
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$GPUS" \
     --master_addr="$MASTER_ADDR" --master_port="$PORT" \
+    --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT \
+    --module projects.earthmind.engine.worker_entry \
     "$ROOT/tools/$SCRIPT" "$CONFIG" --launcher pytorch "${extra[@]}" "$@"

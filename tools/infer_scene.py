@@ -18,6 +18,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
 
+from projects.earthmind.engine.checkpoint_safety import TRUST_FLAG, TRUST_FLAG_HELP, CheckpointError  # noqa: E402
 from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.inference.scene_inference import SceneRunSettings, plan_windows, run_scene  # noqa: E402
 from projects.earthmind.inference.scene_predictor import ScenePredictor, is_exported_folder  # noqa: E402
@@ -31,7 +32,9 @@ EXIT_BAD_INPUT, EXIT_FAILED_WINDOWS = 2, 3
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Run an EarthMind model over a whole scene')
     parser.add_argument('model', help='exported Hugging Face folder, or a training config (with --checkpoint)')
-    parser.add_argument('--checkpoint', help='mmengine .pth or DeepSpeed folder of the config\'s model')
+    parser.add_argument('--checkpoint', help='mmengine .pth, DeepSpeed folder or training work dir (its '
+                        'last_checkpoint) of the config\'s model')
+    parser.add_argument(TRUST_FLAG, action='store_true', help=TRUST_FLAG_HELP)
     parser.add_argument('--scene', nargs='+', required=True,
                         help='GeoTIFF, band folder, {band: path} JSON or STAC Item; several = a time series')
     parser.add_argument('--date', nargs='+', help='ISO date of each scene (else from STAC)')
@@ -111,13 +114,13 @@ def main(argv=None):
             predictor = ScenePredictor.from_pretrained(args.model, device, dtype, args.max_new_tokens)
         elif args.checkpoint:
             predictor = ScenePredictor.from_checkpoint(args.model, args.checkpoint, device, dtype, args.cfg_options,
-                                                       args.max_new_tokens)
+                                                       args.max_new_tokens, trust_checkpoint=args.trust_checkpoint)
         else:
             raise ValueError(f'{args.model} is not an exported folder (no config.json); a training config needs '
                              '--checkpoint')
         manifest = run_scene(predictor, scene, settings, plan, args.out_dir, rank, world_size, barrier,
                              log=lambda line: print(line, flush=True))
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError, CheckpointError) as err:
         print(f'infer_scene: {err}', file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     finally:

@@ -14,8 +14,9 @@ WORK_DIR=work_dirs/earthmind_tiny_1xb8_30e_sample_cls
 bash tools/setup_env.sh
 .venv/bin/python tools/data/make_sample_dataset.py --out data/sample
 tools/dist.sh train "$CONFIG" 1
-tools/dist.sh test "$TEST_CONFIG" 1 --checkpoint "$(cat "$WORK_DIR/last_checkpoint")"
-.venv/bin/python tools/convert_to_hf.py "$CONFIG" --pth-model "$(cat "$WORK_DIR/last_checkpoint")" \
+# A work dir stands for the checkpoint its last_checkpoint names.
+tools/dist.sh test "$TEST_CONFIG" 1 --checkpoint "$WORK_DIR"
+.venv/bin/python tools/convert_to_hf.py "$CONFIG" --pth-model "$WORK_DIR" \
     --save-path "$WORK_DIR/hf"
 .venv/bin/python tools/chat.py "$WORK_DIR/hf" data/sample/images/val_0000.tif \
     --question "Which land-cover class does this image show? Answer with one of: water, forest, desert, urban."

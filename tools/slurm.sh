@@ -5,6 +5,11 @@
 #
 # Environment: GPUS_PER_NODE (8, capped by GPUS), CPUS_PER_TASK (8), SRUN_ARGS (extra
 # srun options), DEEPSPEED (zero2 | zero3 | none | path; default zero2), PYTHON.
+#
+# Signals: this script becomes srun (exec), which forwards the signals it receives (SIGTERM, SIGHUP, ...) to every
+# task and waits for them; Ctrl-C prints the tasks' state, twice within a second interrupts them (srun's rules).
+# The tasks are slurmstepd's children, not srun's: should srun die without forwarding (SIGKILL), end them with
+# `scancel JOBID`.
 set -euo pipefail
 
 if [[ $# -lt 5 || ( "$1" != train && "$1" != test ) ]]; then
@@ -17,6 +22,14 @@ JOB_NAME=$3
 CONFIG=$4
 GPUS=$5
 shift 5
+if ! [[ "$GPUS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "$0: GPUS must be a whole number of tasks (one per GPU), at least 1; got '$GPUS'" >&2
+    exit 2
+fi
+if [[ ! -f "$CONFIG" ]]; then
+    echo "$0: config not found: $CONFIG" >&2
+    exit 2
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z "${PYTHON:-}" ]]; then

@@ -9,7 +9,6 @@ in dataset order (padding duplicates dropped). Writes ``metrics.json`` and
 failure.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
@@ -19,12 +18,15 @@ from mmengine.config import ConfigDict  # noqa: E402
 from mmengine.config.lazy import LazyObject  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
+from projects.earthmind.datasets.conversation_dataset import validate_fully  # noqa: E402
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint  # noqa: E402
+from projects.earthmind.engine.checkpoint_safety import TRUST_FLAG, TRUST_FLAG_HELP  # noqa: E402
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
 from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
 from projects.earthmind.engine.runner_start import set_work_dir, start_runner  # noqa: E402
 from projects.earthmind.evaluation.metrics_table import format_metrics_table  # noqa: E402
+from projects.earthmind.utils.atomic_files import write_json_atomic  # noqa: E402
 
 TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
 
@@ -33,7 +35,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Evaluate an EarthMind checkpoint')
     parser.add_argument('config', help='config file with test_dataloader, test_evaluator and test_cfg')
     parser.add_argument('--checkpoint', required=True,
-                        help='mmengine .pth checkpoint, or a DeepSpeed ZeRO-1/2 checkpoint folder')
+                        help='mmengine .pth checkpoint, a DeepSpeed ZeRO-1/2 checkpoint folder, or a training work dir '
+                        '(its last_checkpoint)')
+    parser.add_argument(TRUST_FLAG, action='store_true', help=TRUST_FLAG_HELP)
     parser.add_argument('--work-dir', help='where metrics.json and predictions.jsonl go '
                         '(default: work_dirs/<config name>/test)')
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions, help='override config entries, key=value')
@@ -51,6 +55,8 @@ def build_config(args):
     if missing:
         raise ValueError(f'{args.config} has no {", ".join(missing)}: a test config declares the test data, '
                          'the metrics and the test loop')
+    # Every test sample's pixels are read once when the data is built: bad rasters fail before any generation.
+    validate_fully(cfg.test_dataloader.get('dataset'))
     set_work_dir(cfg, args, 'test')
     # The checkpoint is loaded below, strictly; the runner must not load or resume anything itself.
     cfg.load_from, cfg.resume = None, False
@@ -65,13 +71,11 @@ def main():
     args = parse_args()
     runner = start_runner(args, build_config)
     model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-    load_test_checkpoint(model, args.checkpoint, logger=runner.logger)
+    checkpoint = load_test_checkpoint(model, args.checkpoint, logger=runner.logger, trust=args.trust_checkpoint)
     metrics = runner.test()
     if is_main_process():
         path = osp.join(runner.work_dir, 'metrics.json')
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics), f, indent=2)
-            f.write('\n')
+        write_json_atomic(path, dict(config=args.config, checkpoint=checkpoint, metrics=metrics), ensure_ascii=True)
         print(format_metrics_table(metrics), flush=True)
         print(f'metrics: {path}\npredictions: {osp.join(runner.work_dir, "predictions.jsonl")}', flush=True)
 

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.refseg_coco import ReferringSegmentationCocoDataset
+from projects.earthmind.engine.checkpoint_chain import read_last_checkpoint
 
 from .standins import (REPO_ROOT, tiny_sam2_settings, write_internvl_standin, write_recipe_data, write_sam2_standin)
 
@@ -99,10 +100,9 @@ def test_earthdial_stages_run_and_chain(workspace, sample_dir):
         assert runner.iter == MAX_ITERS
         assert all(torch.isfinite(torch.tensor(h.data[0])).all() for h in _losses(runner).values())
         # Each later stage loads the checkpoint the previous stage's work_dir names.
-        assert runner._load_from == (checkpoints[-1] if checkpoints else None)
+        assert (runner._load_from and osp.abspath(runner._load_from)) == (checkpoints[-1] if checkpoints else None)
         vit_trainable.append(any(p.requires_grad for p in runner.model.core.vision_model.parameters()))
-        with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
-            checkpoints.append(f.read().strip())
+        checkpoints.append(read_last_checkpoint(runner.work_dir))
         assert osp.relpath(runner.work_dir, str(workspace)) == osp.join(
             'work_dirs', osp.splitext(osp.basename(recipe))[0])
     assert vit_trainable == [True, False, False]

@@ -96,12 +96,12 @@ def test_eval_dict_reaches_meta_unchanged(tmp_path, sample_dir, tokenizer_cfg):
     for record in records:
         record['image'] = {band: str(sample_dir / path) for band, path in record['image'].items()}
     (tmp_path / 'data.json').write_text(json.dumps(records))
-    dataset = _dataset(tmp_path, 'data.json', tokenizer_cfg)
+    dataset = _dataset(tmp_path, 'data.json', tokenizer_cfg, allow_paths_outside_root=True)  # absolute paths
     assert dataset[0]['meta']['eval'] == truth and 'eval' not in dataset[1]['meta']
     records[1]['eval'] = ['not', 'an', 'object']
     (tmp_path / 'data.json').write_text(json.dumps(records))
     with pytest.raises(ValueError, match='malformed record: "eval" must be a JSON object'):
-        _dataset(tmp_path, 'data.json', tokenizer_cfg)
+        _dataset(tmp_path, 'data.json', tokenizer_cfg, allow_paths_outside_root=True)
 
 
 def _write(path, pixels, crs='EPSG:32632', origin=(400000.0, 5300000.0), nodata=0):
@@ -171,7 +171,8 @@ HEADER_PROBLEMS = {
     'window': 'invalid images: .*window \\[0, 0, 64, 8\\] is not inside the 32x32 raster',
     # Sentinel-2 scaling facts are checked when the dataset is built, not when the pixels are first scaled.
     'no_date': 'invalid images: .*s2.tif: "date" None / "processing_baseline" None: Sentinel-2 scaling needs',
-    'bad_date': 'invalid images: .*s2.tif: "date" \'2021-13-01\' .*month must be in 1..12',
+    'bad_date': 'invalid images: record \'bad_date\': "date" \'2021-13-01\' is not an ISO date \\(YYYY-MM-DD\\): month '
+                'must be in 1..12',
     # SAR files are sampled up front (their units are checked against the data): a truncated one is found here.
     'truncated': 'unreadable raster: .*cannot read band VV \\(band 1\\) of .*truncated_vv.tif',
 }
@@ -202,7 +203,7 @@ def test_bad_pixels_raise_at_load_naming_file_and_band(bad_records, tokenizer_cf
 
 
 def test_bad_pixels_counted_skips(bad_records, tokenizer_cfg):
-    up_front = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True, validate_pixels=True)
+    up_front = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True, validate='full')
     assert [record['id'] for _, record in up_front.records] == ['good']
     assert up_front.skip_counts == {'invalid images': 8, 'unreadable raster': 1, 'unreadable pixels': 2}
     lazy = _dataset(bad_records, 'data.json', tokenizer_cfg, skip_bad_records=True)

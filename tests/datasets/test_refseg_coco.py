@@ -168,6 +168,12 @@ def test_cli_writes_records_and_reports_counts(coco_root, tmp_path, repo_root):
     refused = _cli(repo_root, '--instances', str(coco_root / 'instances.json'), '--refs',
                    str(coco_root / 'refs(unc).p'), '--out', str(out))
     assert refused.returncode == 1 and '--allow-legacy-pickle' in refused.stderr
+    # nothing kept (no reference of that split): exit 1, the previous output untouched
+    before = out.read_text()
+    empty = _cli(repo_root, '--instances', str(coco_root / 'instances.json'), '--refs', str(coco_root / 'refs.json'),
+                 '--split', 'nonexistent', '--out', str(out))
+    assert empty.returncode == 1 and f'no record kept; {out} not written' in empty.stderr
+    assert out.read_text() == before and os.listdir(tmp_path) == ['records.json']
 
 
 def test_spacenet_flat_polygons(real_data_dir, tmp_path, tokenizer_cfg):
@@ -185,10 +191,14 @@ def test_spacenet_flat_polygons(real_data_dir, tmp_path, tokenizer_cfg):
         assert abs(cols.min() - x) <= 1 and abs(cols.max() + 1 - (x + w)) <= 1.5
         assert abs(rows.min() - y) <= 1 and abs(rows.max() + 1 - (y + h)) <= 1.5
         assert abs(int(mask.sum()) - ann['area']) <= 0.1 * ann['area'] + 30
-    # The dataset validates the masks against the GeoTIFF header (900x900, uint16 panchromatic).
-    os.symlink(real_data_dir, tmp_path / 'real')
+    # The dataset validates the masks against the GeoTIFF header (900x900). The file is uint16 panchromatic, which
+    # the RGB pipeline refuses, so the records point at an 8-bit copy with the same grid.
+    with rasterio.open(os.path.join(folder, 'sample_geotiff.tif')) as src:
+        pixels, profile = src.read(), src.profile
+    with rasterio.open(tmp_path / 'pan8.tif', 'w', **dict(profile, dtype='uint8', nodata=None)) as dst:
+        dst.write((pixels / max(int(pixels.max()), 1) * 255).astype(np.uint8))
     for record in records[:5]:
-        record['image'] = 'real/spacenet_sample/sample_geotiff.tif'
+        record['image'] = 'pan8.tif'
     (tmp_path / 'records.json').write_text(json.dumps(records[:5]))
     dataset = EarthMindConversationDataset(data_file='records.json', data_root=str(tmp_path), pipeline=PIPELINE,
                                            processor=_processor(tokenizer_cfg))

@@ -48,9 +48,9 @@ def _dataset(root, data_file, tokenizer_cfg, **kwargs):
 
 
 def _write_records(sample_dir, tmp_path, tasks):
+    """Sample records with ``tasks``, written to ``tmp_path`` (their image paths stay relative to ``sample_dir``)."""
     records = json.loads((sample_dir / 'classification_val.json').read_text())[:len(tasks)]
     for record, task in zip(records, tasks):
-        record['image'] = str(sample_dir / record['image'])
         if task is not None:
             record['task'] = task
     (tmp_path / 'records.json').write_text(json.dumps(records))
@@ -59,7 +59,7 @@ def _write_records(sample_dir, tmp_path, tasks):
 
 def test_dataset_puts_the_record_task_token_in_the_prompt(sample_dir, tmp_path, tokenizer_cfg):
     _write_records(sample_dir, tmp_path, ['classification', None])
-    dataset = _dataset(tmp_path, 'records.json', tokenizer_cfg)
+    dataset = _dataset(sample_dir, str(tmp_path / 'records.json'), tokenizer_cfg)
     task_id = dataset.processor.token_id('<task:classification>')
     with_task, without_task = dataset[0], dataset[1]
     assert (with_task['input_ids'] == task_id).sum() == 1
@@ -72,6 +72,6 @@ def test_dataset_puts_the_record_task_token_in_the_prompt(sample_dir, tmp_path, 
 def test_unknown_task_is_a_bad_record_named_up_front_or_skipped(sample_dir, tmp_path, tokenizer_cfg):
     records = _write_records(sample_dir, tmp_path, ['classification', 'segment'])
     with pytest.raises(ValueError, match=rf"record 1 \(id='{records[1]['id']}'\).*unknown task 'segment'"):
-        _dataset(tmp_path, 'records.json', tokenizer_cfg)
-    dataset = _dataset(tmp_path, 'records.json', tokenizer_cfg, skip_bad_records=True)
+        _dataset(sample_dir, str(tmp_path / 'records.json'), tokenizer_cfg)
+    dataset = _dataset(sample_dir, str(tmp_path / 'records.json'), tokenizer_cfg, skip_bad_records=True)
     assert len(dataset) == 1 and sum(dataset.skip_counts.values()) == 1

@@ -1,6 +1,4 @@
 """The stack fixes: checkpoint loading under weights_only, CPU process groups, epoch restarts."""
-import io
-import pickle
 import time
 
 import numpy as np
@@ -12,8 +10,10 @@ from mmengine.dataset import DefaultSampler
 from mmengine.dist import init_dist
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import loops
+from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import DataLoader
 
+from projects.earthmind.engine.checkpoint_safety import UnsafeCheckpointError
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 
 
@@ -21,27 +21,26 @@ class _NotAllowed:
     pass
 
 
-def _roundtrip(obj):
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    buffer.seek(0)
-    return torch.load(buffer)  # torch's default: weights_only=True
+def _roundtrip(obj, tmp_path):
+    path = tmp_path / 'checkpoint.pth'
+    torch.save(obj, path)
+    return _load_checkpoint(str(path), map_location='cpu')  # mmengine's loader, as Runner.resume calls it
 
 
-def test_mmengine_checkpoint_contents_load_with_weights_only():
+def test_mmengine_checkpoint_contents_load_with_weights_only(tmp_path):
     apply_stack_patches()
     buffer = HistoryBuffer()
     buffer.update(np.float64(0.5))
     loaded = _roundtrip({'message_hub': {'log_scalars': {'train/loss': buffer}}, 'cfg': ConfigDict(a=1),
-                         'seed': np.int64(3), 'arr': np.arange(3.0)})
+                         'seed': np.int64(3), 'arr': np.arange(3.0)}, tmp_path)
     assert loaded['message_hub']['log_scalars']['train/loss'].current() == 0.5
     assert loaded['cfg'].a == 1 and loaded['seed'] == 3
 
 
-def test_other_pickled_objects_are_still_refused():
+def test_other_pickled_objects_are_still_refused(tmp_path):
     apply_stack_patches()
-    with pytest.raises(pickle.UnpicklingError):
-        _roundtrip({'x': _NotAllowed()})
+    with pytest.raises(UnsafeCheckpointError, match='checkpoint.pth was refused: it needs .*_NotAllowed'):
+        _roundtrip({'x': _NotAllowed()}, tmp_path)
 
 
 def test_pytorch_launcher_initialises_gloo_without_cuda(monkeypatch):

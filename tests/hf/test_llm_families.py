@@ -15,6 +15,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModel, AutoProcessor, PreTrainedTokenizerFast
 
 from projects.earthmind.datasets.synthetic.sample_generator import QUESTION, make_sample_dataset
+from projects.earthmind.engine.checkpoint_chain import read_last_checkpoint
 from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
 from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.launch_config import adapt_to_device
@@ -81,8 +82,7 @@ def test_family_trains_exports_and_answers_identically(family, sample, tmp_path,
     cfg.work_dir = str(tmp_path / 'work_dir')
     cfg._format_python_code = False
     Runner.from_cfg(cfg).train()
-    with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+    checkpoint = read_last_checkpoint(cfg.work_dir)
 
     export_to_hf(cfg, checkpoint, str(tmp_path / f'hf_{family}'))
     model = build_model(cfg)

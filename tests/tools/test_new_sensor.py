@@ -19,6 +19,7 @@ from rasterio.transform import from_origin
 
 from projects.earthmind.datasets.sensors import SENSORS, Band, SensorSpec
 from projects.earthmind.datasets.synthetic.tokenizer_training import train_sample_tokenizer
+from projects.earthmind.engine.checkpoint_chain import read_last_checkpoint
 from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.launch_config import adapt_to_device
 from projects.earthmind.engine.stack_compat import apply_stack_patches
@@ -72,8 +73,7 @@ def test_registered_sensor_trains_exports_and_chats(tmp_path, monkeypatch):
     assert f'<sensor:{SENSOR.name}>' in model.processor.tokenizer.get_vocab()
     assert model.processor.band_group_vocab[-1] == 'planet_nir'
     assert model.core.fusion.group_modality['planet_nir'] == 'optical'
-    with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+    checkpoint = read_last_checkpoint(cfg.work_dir)
     export_to_hf(cfg, checkpoint, str(tmp_path / 'hf'))
     with open(tmp_path / 'hf' / 'processor_config.json') as f:
         saved = json.load(f)

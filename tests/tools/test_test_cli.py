@@ -83,11 +83,14 @@ def test_one_and_two_processes_give_identical_metrics(tmp_path):
     results = {}
     for nproc in (1, 2):
         work_dir = osp.join(workspace, f'test_{nproc}')
-        run = _run_test(workspace, nproc, checkpoint, work_dir, options)
+        # The training work dir stands for the checkpoint its last_checkpoint names.
+        run = _run_test(workspace, nproc, work_dir_of(workspace) if nproc == 2 else checkpoint, work_dir, options)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-6000:]
-        assert '| classification/accuracy' in run.stdout and 'test progress: batch' in run.stdout + run.stderr
+        assert '| classification/accuracy' in run.stdout and 'test: batches ' in run.stdout + run.stderr
         with open(osp.join(work_dir, 'metrics.json')) as f:
-            metrics = json.load(f)['metrics']
+            written = json.load(f)
+        assert written['checkpoint'] == checkpoint
+        metrics = written['metrics']
         with open(osp.join(work_dir, 'predictions.jsonl')) as f:
             predictions = [json.loads(line) for line in f]
         results[nproc] = metrics, predictions

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from projects.earthmind.datasets.synthetic.sample_generator import make_sample_dataset
+from projects.earthmind.engine.checkpoint_chain import read_last_checkpoint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_tiny_1xb8_30e_sample_cls.py')
@@ -54,8 +55,7 @@ def run_train(workspace, nproc=1, cfg_options=(), extra_args=(), deepspeed='none
 
 def last_checkpoint(work_dir):
     """Path of the checkpoint a finished run saved last."""
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+    return read_last_checkpoint(work_dir)
 
 
 def check_ok(result):

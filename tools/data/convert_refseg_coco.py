@@ -7,15 +7,16 @@ Usage::
 
 One record per expression (``data/README.md``, "Segmentation records"); references
 that cannot be converted (unknown image or annotation, invalid or empty mask, no
-sentence) are reported per reason and left out. ``--allow-legacy-pickle`` reads the
+sentence) are reported per reason and left out. When nothing is kept the tool exits 1 and
+leaves ``--out`` as it was; the output is written atomically. ``--allow-legacy-pickle`` reads the
 RefCOCO toolkit's ``refs(unc).p`` pickle; unpickling runs code from the file, so use it
 only for files you trust.
 """
 import argparse
-import json
 import sys
 from collections import Counter
 
+from projects.earthmind.datasets.converters.conversion import write_records
 from projects.earthmind.datasets.refseg_coco import DEFAULT_ANSWER, DEFAULT_QUESTION, convert_coco_refs
 
 
@@ -45,17 +46,19 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    with open(args.out, 'w', encoding='utf-8') as f:
-        json.dump(records, f, indent=1, ensure_ascii=False)
-        f.write('\n')
     reasons = Counter(reason for _, reason, _ in rejected)
-    print(f'Wrote {args.out}: kept {len(records)} records, rejected {len(rejected)}'
+    print(f'{args.refs}: kept {len(records)} records, rejected {len(rejected)}'
           + (f' ({", ".join(f"{r}: {n}" for r, n in sorted(reasons.items()))})' if rejected else '')
           + (f'; {other_split} references of other splits left out' if other_split else ''))
     for _, _, message in rejected[:20]:
         print(f'  rejected: {message}')
     if len(rejected) > 20:
         print(f'  ... and {len(rejected) - 20} more')
+    if not records:
+        print(f'error: no record kept; {args.out} not written', file=sys.stderr)
+        return 1
+    write_records(records, args.out)
+    print(f'wrote {len(records)} records to {args.out}')
     return 0
 
 

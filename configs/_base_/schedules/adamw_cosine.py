@@ -4,7 +4,8 @@ Recipes set ``max_epochs`` and ``lr`` and may override ``accumulative_counts``.
 """
 from mmengine.optim import AmpOptimWrapper, CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
-from xtuner.engine.runner import TrainLoop
+
+from projects.earthmind.engine.resumable_train_loop import ResumableTrainLoop
 
 lr = 2e-4
 max_epochs = 1
@@ -27,4 +28,5 @@ param_scheduler = [
     dict(type=CosineAnnealingLR, eta_min=0.0, by_epoch=True, begin=warmup_ratio * max_epochs, end=max_epochs,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
+# xtuner's TrainLoop, resuming through the sampler (the batches trained before are not loaded again).
+train_cfg = dict(type=ResumableTrainLoop, max_epochs=max_epochs)

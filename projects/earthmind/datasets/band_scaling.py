@@ -10,6 +10,8 @@ import numpy as np
 from .sensors import get_sensor, sentinel2_baseline_offset
 
 SAR_UNITS = ('power', 'amplitude', 'db')
+# Data types of an RGB product (a record without "sensor"): uint8 is divided by 255, floats are kept.
+RGB_DTYPES = ('uint8', 'float32', 'float64')
 
 
 def scale_bands(img, valid, dates, name='sample', copy=True):
@@ -184,22 +186,38 @@ def group_bands(img, channels, sensors, sensor_groups, name='sample'):
     return out, names
 
 
+def check_rgb_product(count, dtype, name='image'):
+    """Check a file's band count and data type (its header) against what an RGB product (no sensor) may be.
+
+    Raises:
+        ValueError: For a band count other than 1 or 3, or a type other than uint8/float (such data needs a sensor
+            for its scaling).
+    """
+    if count not in (1, 3):
+        raise ValueError(f'{name}: without a sensor the image must be a 1- or 3-band RGB product, got {count} '
+                         'bands; name its sensor')
+    if dtype not in RGB_DTYPES:
+        raise ValueError(f'{name}: an RGB product must be uint8 (divided by 255) or float (kept); {dtype} needs a '
+                         'sensor for its scaling')
+
+
 def rgb_unit_pixels(pixels, dtype, name='image'):
     """A 3-band 0-1 image from an RGB product: uint8 divided by 255, float kept, one band repeated to three.
 
     Raises:
-        ValueError: For another band count or data type (such data needs a sensor for its scaling).
+        ValueError: For another band count or data type (:func:`check_rgb_product`), or NaN/inf values in a float
+            product (the RGB pipeline has no nodata mask: they would reach the model).
     """
-    if pixels.shape[0] not in (1, 3):
-        raise ValueError(f'{name}: without a sensor the image must be a 1- or 3-band RGB product, got '
-                         f'{pixels.shape[0]} bands; name its sensor')
+    check_rgb_product(pixels.shape[0], dtype, name)
     if dtype == 'uint8':
         pixels = pixels.astype(np.float32) / 255.0
-    elif dtype in ('float32', 'float64'):
-        pixels = pixels.astype(np.float32)
     else:
-        raise ValueError(f'{name}: an RGB product must be uint8 (divided by 255) or float (kept); {dtype} needs a '
-                         'sensor for its scaling')
+        pixels = pixels.astype(np.float32)
+        finite = np.isfinite(pixels)
+        if not finite.all():
+            raise ValueError(f'{name}: {int(finite.size - finite.sum())} NaN/inf value(s) in the {dtype} image; the '
+                             'RGB pipeline (no "sensor") has no nodata mask: fix the file, or declare NaN its nodata '
+                             'and name the record\'s "sensor"')
     return np.repeat(pixels, 3, axis=0) if pixels.shape[0] == 1 else pixels
 
 

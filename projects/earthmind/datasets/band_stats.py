@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from .band_scaling import scale_bands
-from .image_record import read_record_images
+from .image_record import check_record_paths, read_record_images
 
 
 def load_band_stats(path):
@@ -21,7 +21,7 @@ def load_band_stats(path):
     return stats['bands']
 
 
-def compute_band_stats(data_file, data_root, bands=None, max_records=None):
+def compute_band_stats(data_file, data_root, bands=None, max_records=None, allow_paths_outside_root=False):
     """Statistics of every loaded band, in physical units (after scaling).
 
     Every record's bands are read as the training pipeline reads them (same band
@@ -35,6 +35,8 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         bands (dict[str, list[str]] | None): Band selection per sensor (default: the
             bands of each sensor's default groups).
         max_records (int | None): Use only the first records.
+        allow_paths_outside_root (bool): Accept record paths leaving ``data_root`` (absolute or climbing out with
+            ``..``), as the dataset option of that name.
 
     Returns:
         dict: ``{'data_file', 'records', 'units', 'bands': {sensor: {band: {'mean',
@@ -42,8 +44,8 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         (``band_stats=FILE``).
 
     Raises:
-        ValueError: A record that cannot be read (the message names it), or a band
-            without a single valid pixel.
+        ValueError: A record that cannot be read or whose paths leave ``data_root`` (the
+            message names it), or a band without a single valid pixel.
     """
     path = os.path.join(data_root, data_file)
     with open(path, encoding='utf-8') as f:
@@ -52,7 +54,9 @@ def compute_band_stats(data_file, data_root, bands=None, max_records=None):
         records = records[:max_records]
     sums = {}
     for index, record in enumerate(records):
-        name = f'record {index} (id={record.get("id")!r})'
+        name = f'{path}: record {index} (id={record.get("id")!r})'
+        if not allow_paths_outside_root:
+            check_record_paths(record, name)
         results = read_record_images(record, data_root, bands, name)
         if results['img'] is None:
             continue

@@ -44,9 +44,10 @@ def image_token_ids(tokenizer, num_image_tokens):
 
 
 def check_turns(conversations, num_image_tokens, name, generation_prompt=False):
-    """Validate roles, order and the image placeholder; return the human turn texts and answers.
+    """Validate roles, order, non-empty turns and the image placeholder; return the human turn texts and answers.
 
-    With ``generation_prompt`` the conversation ends with a human turn (one answer fewer than questions).
+    With ``generation_prompt`` the conversation ends with a human turn (one answer fewer than questions), and its
+    answers (the model's earlier ones) may be empty.
     """
     if not isinstance(conversations, list) or not conversations:
         raise ConversationFormatError(f'{name}: "conversations" must be a non-empty list of turns')
@@ -58,6 +59,11 @@ def check_turns(conversations, num_image_tokens, name, generation_prompt=False):
             raise ConversationFormatError(
                 f'{name}: turns must alternate human/gpt starting with human; turn {i} is from '
                 f'{turn.get("from")!r}, expected {expected!r}')
+        # An empty answer trains on the end-of-turn token alone; an empty question asks nothing. In a prompt for
+        # generation the earlier answers are the model's own, and it may have answered nothing.
+        if not turn['value'].strip() and not (generation_prompt and expected == GPT):
+            what = 'question' if expected == HUMAN else 'answer'
+            raise ConversationFormatError(f'{name}: turn {i} ({expected}) is an empty {what}')
     if generation_prompt and not len(conversations) % 2:
         raise ConversationFormatError(f'{name}: a prompt for generation must end with a human turn')
     if not generation_prompt and len(conversations) % 2:
@@ -104,9 +110,9 @@ def encode_conversation(conversations, tokenizer, template, num_image_tokens, ma
         ``[L]``.
 
     Raises:
-        ConversationFormatError: Roles not alternating human/gpt, no assistant turn, a
-            trailing human turn, more than one ``<image>``, ``<image>`` in an answer or
-            without an image, ``<vp>`` in an answer.
+        ConversationFormatError: Roles not alternating human/gpt, an empty (or
+            whitespace) turn, no assistant turn, a trailing human turn, more than one
+            ``<image>``, ``<image>`` in an answer or without an image, ``<vp>`` in an answer.
         ValueError: If the tokenizer lacks a special token the conversation needs
             (``<VP_CONTEXT>`` for ``<vp>``).
         SequenceTooLongError: ``L > max_length`` (nothing is ever cut).

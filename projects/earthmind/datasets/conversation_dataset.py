@@ -2,7 +2,9 @@
 import json
 import logging
 import os
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from mmcv.transforms import Compose
 from mmengine.logging import print_log
@@ -12,10 +14,13 @@ from projects.earthmind.registry import DATASETS, TRANSFORMS, build_processor
 from projects.earthmind.structures.mask_codec import decode_mask, decode_region_prompt
 from projects.earthmind.utils.special_tokens import SEG_TOKEN, VP_CONTEXT_TOKEN, VP_TOKEN
 
+from .band_scaling import check_rgb_product
 from .conversation import ConversationFormatError, SequenceTooLongError
-from .image_record import plan_record_images
+from .image_record import check_record_paths, plan_record_images
 from .raster_io import RasterReadError, raster_shape
+from .task_prompt import task_special_token
 from .transforms.load_multi_sensor_images import LoadMultiSensorImages
+from .transforms.load_raster_image import LoadRasterImage
 from .transforms.processor_step import ProcessorStep
 
 # Reasons a record can be rejected, as counted in ``skip_counts``.
@@ -27,9 +32,25 @@ TOO_LONG = 'longer than max_length'
 INVALID_IMAGES = 'invalid images'
 UNREADABLE_PIXELS = 'unreadable pixels'
 INVALID_MASKS = 'invalid masks'
+PATH_OUTSIDE_ROOT = 'path outside data_root'
 
+# How much the dataset checks when it is built: file headers only, or every record's pixels too.
+VALIDATE_MODES = ('header', 'full')
 _MAX_LISTED_ERRORS = 10
 
+
+
+def _json_lines(f, path):
+    """The records of a JSON Lines file (one record per line; blank lines ignored)."""
+    records = []
+    for number, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{path}, line {number}: not valid JSON ({err.msg}, column {err.colno})') from err
+    return records
 
 class _BadRecord(Exception):
 
@@ -69,8 +90,8 @@ class EarthMindConversationDataset(Dataset):
     :func:`decode_region_prompt`.
 
     Args:
-        data_file (str): JSON list of records (see ``data/README.md``); a relative
-            path is taken relative to ``data_root`` (like mmengine's ``ann_file``).
+        data_file (str): JSON list of records (see ``data/README.md``), or a ``.jsonl`` file of one record per
+            line; a relative path is taken relative to ``data_root`` (like mmengine's ``ann_file``).
         data_root (str): Folder that ``data_file`` and the records' ``image`` paths
             are relative to.
         pipeline (list[dict | Callable]): Transforms (configs are built from
@@ -82,13 +103,24 @@ class EarthMindConversationDataset(Dataset):
             ``skip_counts`` and summarised in the log.
         max_records (int | None): Use only the first ``max_records`` records of the
             file (logged), e.g. for quick runs.
-        validate_pixels (bool): Also read every record's pixels (windows only) during
-            validation, so that NaN/inf values, all-nodata windows and truncated files
-            are found before training (reason ``unreadable pixels``). Otherwise they
+        validate (str): ``'header'`` (default): records are checked from file headers
+            only; pixel problems (NaN/inf values, all-nodata windows, truncated files)
             are found when the sample is loaded: an error naming the data file, record,
             file and band, or with ``skip_bad_records=True`` a counted skip (the next
             record is returned instead; counted in ``skip_counts`` of the process that
-            loaded it).
+            loaded it). ``'full'``: every record's pixels are also read once, by the
+            pipeline's own loader (the record's window, as training reads it), when
+            the dataset is built, so they are found before the first step (reasons
+            ``unreadable raster`` for files GDAL cannot read, ``unreadable pixels``
+            for NaN/inf and all-nodata, ``missing image file``). ``tools/test.py``
+            builds its test data this way.
+        validate_threads (int | None): Threads reading pixels for ``validate='full'``
+            (GDAL reads and decompresses outside the GIL); None: the CPU count, at
+            most 4.
+        allow_paths_outside_root (bool): False (default): a record's file paths must
+            stay inside ``data_root`` (checked lexically: absolute paths and ``..``
+            climbing out are bad records, reason ``path outside data_root``; links
+            inside the root are followed). True accepts any path.
 
     Attributes:
         lengths (list[int]): Token length of each kept sample, image tokens included
@@ -99,31 +131,35 @@ class EarthMindConversationDataset(Dataset):
     """
 
     def __init__(self, data_file, data_root, pipeline, processor=None, skip_bad_records=False, max_records=None,
-                 validate_pixels=False):
+                 validate='header', validate_threads=None, allow_paths_outside_root=False):
+        if validate not in VALIDATE_MODES:
+            raise ValueError(f'validate must be one of {VALIDATE_MODES}, got {validate!r}')
         self.data_root = os.fspath(data_root)
         self.data_file = os.path.join(self.data_root, os.fspath(data_file))
         self.processor = build_processor(processor)
         self.skip_bad_records = skip_bad_records
+        self.allow_paths_outside_root = allow_paths_outside_root
         self.pipeline = Compose([self._build_step(step) for step in pipeline])
         steps = self.pipeline.transforms
         self._loader = next((t for t in steps if isinstance(t, LoadMultiSensorImages)), None)
         self._resizers = [t for t in steps if hasattr(t, 'output_size')]
 
         records = self._load_records(max_records)
-        self.records, self.lengths, self.skip_counts = [], [], Counter()
         self.inferred_sar_units = Counter()
-        bad = []
+        checked, bad = [], []
         for index, record in enumerate(records):
             try:
-                length = self._validate(record)
-                if validate_pixels:
-                    self._check_pixels(index, record)
+                checked.append((index, record, self._validate(record)))
             except _BadRecord as err:
                 bad.append((index, record, err))
-                self.skip_counts[err.reason] += 1
-                continue
-            self.records.append((index, record))
-            self.lengths.append(length)
+        if validate == 'full':
+            problems = self._read_all_pixels(checked, validate_threads)
+            bad = sorted(bad + [(index, record, problems[index]) for index, record, _ in checked if index in problems],
+                         key=lambda item: item[0])
+            checked = [item for item in checked if item[0] not in problems]
+        self.records = [(index, record) for index, record, _ in checked]
+        self.lengths = [length for _, _, length in checked]
+        self.skip_counts = Counter(err.reason for _, _, err in bad)
         if self.inferred_sar_units:
             found = ', '.join(f'{units}: {count}' for units, count in sorted(self.inferred_sar_units.items()))
             print_log(f'{self.data_file}: SAR images without "sar_units": units inferred from the data ({found} '
@@ -140,10 +176,13 @@ class EarthMindConversationDataset(Dataset):
         if not os.path.isfile(self.data_file):
             raise FileNotFoundError(f'Data file not found: {self.data_file}')
         with open(self.data_file, encoding='utf-8') as f:
-            try:
-                records = json.load(f)
-            except json.JSONDecodeError as err:
-                raise ValueError(f'{self.data_file}: not valid JSON ({err})') from err
+            if self.data_file.endswith('.jsonl'):
+                records = _json_lines(f, self.data_file)
+            else:
+                try:
+                    records = json.load(f)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f'{self.data_file}: not valid JSON ({err})') from err
         if not isinstance(records, list):
             raise ValueError(f'{self.data_file}: expected a JSON list of records, got {type(records).__name__}')
         if max_records is not None and max_records < len(records):
@@ -171,6 +210,11 @@ class EarthMindConversationDataset(Dataset):
         """Return the record's token length, or raise _BadRecord."""
         if not isinstance(record, dict) or 'conversations' not in record:
             raise _BadRecord(MALFORMED_RECORD, 'a record must be a dict with "conversations"')
+        if not self.allow_paths_outside_root:
+            try:
+                check_record_paths(record, f'record {record.get("id")!r}')
+            except ValueError as err:
+                raise _BadRecord(PATH_OUTSIDE_ROOT, str(err)) from err
         image = record.get('image')
         if self._loader is None:
             if any(key in record for key in ('sensor', 'images', 'pair')):
@@ -178,6 +222,12 @@ class EarthMindConversationDataset(Dataset):
                                  'needs the multi-sensor pipeline (LoadMultiSensorImages ...)')
             if image is not None and not isinstance(image, str):
                 raise _BadRecord(MALFORMED_RECORD, f'"image" must be a path string, got {image!r}')
+        task = record.get('task')
+        if task is not None:
+            try:
+                task_special_token(task)  # checked with or without task tokens in the prompt
+            except ValueError as err:
+                raise _BadRecord(MALFORMED_RECORD, str(err)) from err
         system = record.get('system')
         if system is not None and not isinstance(system, str):
             raise _BadRecord(MALFORMED_RECORD, f'"system" must be a string, got {system!r}')
@@ -260,6 +310,10 @@ class EarthMindConversationDataset(Dataset):
                 raise _BadRecord(MISSING_IMAGE, str(err)) from err
             except ValueError as err:
                 raise _BadRecord(UNREADABLE_RASTER, str(err)) from err
+            try:
+                check_rgb_product(shape.count, shape.dtype, path)
+            except ValueError as err:
+                raise _BadRecord(INVALID_IMAGES, str(err)) from err
             layout = (1, 1, self.processor.num_tiles(shape.height, shape.width))
             image_shape = (shape.height, shape.width)
         else:
@@ -285,13 +339,42 @@ class EarthMindConversationDataset(Dataset):
                       self.processor.num_tiles(height, width))
         return self.processor.num_image_tokens(layout), sensors, image_shape
 
-    def _check_pixels(self, index, record):
-        try:
-            self.pipeline(self._results(index, record))
-        except FileNotFoundError as err:
-            raise _BadRecord(MISSING_IMAGE, str(err)) from err
-        except ValueError as err:
-            raise _BadRecord(UNREADABLE_PIXELS, str(err)) from err
+    def _pixel_reader(self):
+        """The loader ``validate='full'`` reads with: the pipeline's, or for the multi-sensor pipeline a copy that
+        keeps no files open (the threads must not share open GDAL datasets) but shares the header cache."""
+        if self._loader is not None:
+            reader = LoadMultiSensorImages(open_files=0, processor=self.processor)
+            reader.header_cache = self._loader.header_cache
+            return reader
+        return next((step for step in self.pipeline.transforms if isinstance(step, LoadRasterImage)), None)
+
+    def _read_all_pixels(self, checked, threads):
+        """Read the pixels of every ``(index, record, length)`` in ``checked``; ``{index: _BadRecord}`` of those
+        that fail."""
+        reader = self._pixel_reader()
+        if reader is None:
+            return {}
+        # Each thread holds one record's pixels: a few, so that whole-scene records do not multiply the memory.
+        threads = threads or min(os.cpu_count() or 1, 4)
+        start = time.perf_counter()
+
+        def problem(item):
+            index, record, _ = item
+            try:
+                reader(self._results(index, record))
+            except FileNotFoundError as err:
+                return _BadRecord(MISSING_IMAGE, str(err))
+            except RasterReadError as err:
+                return _BadRecord(UNREADABLE_RASTER, str(err))
+            except ValueError as err:
+                return _BadRecord(UNREADABLE_PIXELS, str(err))
+            return None
+
+        with ThreadPoolExecutor(threads) as pool:
+            problems = list(pool.map(problem, checked))
+        print_log(f'{self.data_file}: read the pixels of {len(checked)} records in {time.perf_counter() - start:.1f} '
+                  f's ({threads} threads, validate="full")', logger='current')
+        return {item[0]: found for item, found in zip(checked, problems) if found is not None}
 
     def _results(self, index, record):
         return dict(index=index, record_id=record.get('id'), img_path=self._image_path(record),
@@ -350,3 +433,29 @@ class EarthMindConversationDataset(Dataset):
         else:
             raise ValueError(f'{self.data_file}: no record could be loaded (skip_bad_records=True)')
         return sample
+
+
+def validate_fully(dataset_cfg):
+    """Set ``validate='full'``, where a config does not choose, on every :class:`EarthMindConversationDataset`
+    config (subclasses included) in ``dataset_cfg``, through wrappers (``dataset``, ``datasets`` keys).
+
+    ``tools/test.py`` builds its test data this way: an evaluation reads every sample anyway, and a bad raster is
+    then reported, with all the others, before the first generation rather than when its sample comes up.
+
+    Args:
+        dataset_cfg (dict | None): A dataset config (changed in place).
+
+    Returns:
+        dict | None: ``dataset_cfg``.
+    """
+    if not isinstance(dataset_cfg, dict):
+        return dataset_cfg
+    kind = dataset_cfg.get('type')
+    if isinstance(kind, str):
+        kind = DATASETS.get(kind)
+    if isinstance(kind, type) and issubclass(kind, EarthMindConversationDataset):
+        dataset_cfg.setdefault('validate', 'full')
+    validate_fully(dataset_cfg.get('dataset'))
+    for inner in dataset_cfg.get('datasets') or []:
+        validate_fully(inner)
+    return dataset_cfg

@@ -77,6 +77,65 @@ def date_offsets(dates):
     return [float((day - days[0]).days) for day in days]
 
 
+def record_paths(record):
+    """``(field, path)`` of every file a record names, ``field`` saying where it is (``image``, ``image.B04``,
+    ``images[1].image``, ``pair.sar.image.VV``).
+
+    Entries of the wrong shape are left out: planning reports them.
+    """
+    entries = [('', record)]
+    if isinstance(record.get('images'), list):
+        entries += [(f'images[{i}].', entry) for i, entry in enumerate(record['images'])]
+    if isinstance(record.get('pair'), dict):
+        entries += [(f'pair.{role}.', member) for role, member in record['pair'].items()]
+    paths = []
+    for prefix, entry in entries:
+        image = entry.get('image') if isinstance(entry, dict) else None
+        if isinstance(image, dict):
+            paths += [(f'{prefix}image.{band}', path) for band, path in image.items()]
+        elif image is not None:
+            paths.append((f'{prefix}image', image))
+    return paths
+
+
+def check_record_paths(record, name='record'):
+    """Check that every file path of ``record`` stays inside the data root.
+
+    The check is lexical (:func:`os.path.normpath`, no file-system access): an absolute path, or one whose ``..``
+    parts climb above the root, is refused. Symbolic links inside the root are followed as they are: the root is
+    often a tree of links to a shared store, and whoever can place a link there chose where it points; what is
+    refused is a record (often written by a converter or a third party) naming files elsewhere.
+
+    Raises:
+        ValueError: Naming the record, the field and the path.
+    """
+    for field, path in record_paths(record):
+        if not isinstance(path, str):
+            continue  # not a path: planning reports the type
+        if not path:
+            problem = 'is empty'
+        elif os.path.isabs(path):
+            problem = 'is an absolute path'
+        elif os.path.normpath(path).split(os.sep)[0] == os.pardir:
+            problem = 'climbs out of data_root through ".."'
+        else:
+            continue
+        raise ValueError(f'{name}: "{field}" {path!r} {problem}; record paths are relative to data_root and stay '
+                         'inside it (allow_paths_outside_root=True lifts this)')
+
+
+def _check_date(value, field, name):
+    """Raise naming the record, the field and the value unless ``value`` is None or an ISO date string."""
+    if value is None:
+        return
+    try:
+        if not isinstance(value, str):
+            raise TypeError(f'a string is needed, got {type(value).__name__}')
+        datetime.date.fromisoformat(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{name}: "{field}" {value!r} is not an ISO date (YYYY-MM-DD): {err}') from err
+
+
 def _member(spec, data_root, selection, headers, name):
     if not isinstance(spec, dict) or 'image' not in spec:
         raise ValueError(f'{name}: an image entry must be a dict with "image", got {spec!r}')
@@ -142,20 +201,23 @@ def _member(spec, data_root, selection, headers, name):
 
 
 def _date_specs(record, name):
-    """The record's image entries per date, with top-level fields inherited."""
+    """The record's image entries per date, with top-level fields inherited, each with the record field its
+    ``date`` comes from: ``[[(spec, date field), ...], ...]``."""
     shared = {key: record[key] for key in ('sensor', 'bands', 'date', 'processing_baseline', 'sar_units')
               if key in record}
     if 'pair' in record:
         pair = record['pair']
         if not isinstance(pair, dict) or set(pair) != set(PAIR_ROLES):
             raise ValueError(f'{name}: "pair" must be a dict with exactly the keys {list(PAIR_ROLES)}')
-        return [[dict(shared, **pair[role], role=role) for role in PAIR_ROLES]]
+        return [[(dict(shared, **pair[role], role=role), f'pair.{role}.date' if 'date' in pair[role] else 'date')
+                 for role in PAIR_ROLES]]
     if 'images' in record:
         images = record['images']
         if not isinstance(images, list) or not images:
             raise ValueError(f'{name}: "images" must be a non-empty list of {{"date", "image"}} entries')
-        return [[dict(shared, **entry)] for entry in images]
-    return [[dict(shared, image=record['image'])]]
+        return [[(dict(shared, **entry), f'images[{i}].date' if 'date' in entry else 'date')]
+                for i, entry in enumerate(images)]
+    return [[(dict(shared, image=record['image']), 'date')]]
 
 
 def _with_sar_units(member, headers, name):
@@ -214,7 +276,7 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
 
     Raises:
         ValueError: Unknown sensor or band, a band count that does not fit the sensor,
-            pair members with the wrong modality, dates missing or out of order, dates
+            pair members with the wrong modality, dates missing, invalid or out of order, dates
             with different sensors/bands, files with different CRS or extent, a window
             outside the raster. The message names the record, file and band.
         FileNotFoundError: A missing file.
@@ -224,6 +286,9 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
     dates = []
     headers = {} if header_cache is None else header_cache
     for specs in _date_specs(record, name):
+        for spec, date_field in specs:
+            _check_date(spec.get('date'), date_field, name)
+        specs = [spec for spec, _ in specs]
         members = [_member(spec, data_root, selection, headers, name) for spec in specs]
         for spec, member in zip(specs, members):
             if 'role' in spec and member.sensor.modality != spec['role']:
@@ -240,10 +305,7 @@ def plan_record_images(record, data_root, selection=None, name='record', header_
         strings = [members[0].date for members in dates]
         if any(d is None for d in strings):
             raise ValueError(f'{name}: every image of a time series needs a "date"')
-        try:
-            offsets = date_offsets(strings)
-        except ValueError as err:
-            raise ValueError(f'{name}: bad date in {strings}: {err}') from err
+        offsets = date_offsets(strings)
         if any(b < a for a, b in zip(offsets, offsets[1:])):
             raise ValueError(f'{name}: dates must be in time order, got {strings}')
     sources = [s for members in dates for m in members for s in m.sources]

@@ -45,6 +45,8 @@ def open_raster(path):
     """
     path = os.fspath(path)
     if not path.startswith(IN_MEMORY_PREFIX) and not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise FileNotFoundError(f'Raster path is a folder, not a raster file: {path}')
         raise FileNotFoundError(f'Raster file not found: {path}')
     try:
         with warnings.catch_warnings():

@@ -273,14 +273,23 @@ def sentinel2_baseline_offset(date=None, processing_baseline=None):
         float: -1000 for baseline 04.00 or later (or a date from 25 Jan 2022), else 0.
 
     Raises:
-        ValueError: When neither is given (the offset cannot be guessed safely).
+        ValueError: When neither is given (the offset cannot be guessed safely), or for a baseline or date that does
+            not parse (the message names the field and the value).
     """
     if processing_baseline is not None:
         major, _, minor = str(processing_baseline).partition('.')
-        return S2_BASELINE_OFFSET if (int(major), int(minor or 0)) >= (4, 0) else 0.0
+        try:
+            version = (int(major), int(minor or 0))
+        except ValueError as err:
+            raise ValueError(f'"processing_baseline" {processing_baseline!r} is not a baseline such as "04.00"') \
+                from err
+        return S2_BASELINE_OFFSET if version >= (4, 0) else 0.0
     if date is None:
         raise ValueError('Sentinel-2 scaling needs the acquisition "date" or "processing_baseline" of the record '
                          '(the DN offset changed with baseline 04.00 on 2022-01-25)')
     if isinstance(date, str):
-        date = datetime.date.fromisoformat(date)
+        try:
+            date = datetime.date.fromisoformat(date)
+        except ValueError as err:
+            raise ValueError(f'"date" {date!r} is not an ISO date (YYYY-MM-DD): {err}') from err
     return S2_BASELINE_OFFSET if date >= S2_BASELINE_OFFSET_DATE else 0.0

@@ -4,12 +4,15 @@ A config holds the processor once, in its model base (``model.processor``). Data
 gives every dataset of the config's data loaders the model's processor config, after ``--cfg-options`` are applied,
 so ``--cfg-options model.processor.max_length=512`` changes the model and every dataset alike.
 """
+import ast
 import inspect
 import os
 
 from mmengine.config import Config
 
 from projects.earthmind.registry import DATASETS
+
+from .config_options import check_option_keys
 
 LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -61,10 +64,25 @@ def load_config(path, cfg_options=None):
 
     Raises:
         FileNotFoundError: When ``path`` is not a file.
+        ValueError: When the file is not valid Python, or a ``--cfg-options`` key matches nothing in the config (see
+            :func:`check_option_keys`).
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path}')
-    cfg = Config.fromfile(path)
+    # mmengine parses the file without its name: a syntax error would not say which file holds it.
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        ast.parse(source, filename=path)
+    except SyntaxError as err:
+        raise ValueError(f'{path}, line {err.lineno}: syntax error: {err.msg}') from err
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        # The file itself parsed above: the error is in a config it reads, which mmengine does not name either.
+        raise ValueError(f'{path}: a config it reads (read_base) has a syntax error, line {err.lineno}: {err.msg}: '
+                         f'{(err.text or "").strip()}') from err
     if cfg_options:
+        check_option_keys(cfg, cfg_options, path)
         cfg.merge_from_dict(cfg_options)
     return share_processor(cfg)

@@ -19,6 +19,22 @@ def set_work_dir(cfg, args, *subfolders):
     return cfg
 
 
+def launch_rank(launcher):
+    """This process's global rank as its launcher tells it, before the process group is set up.
+
+    Args:
+        launcher (str): ``none``, ``pytorch`` (torchrun's ``RANK``) or ``slurm`` (``SLURM_PROCID``).
+
+    Returns:
+        int: The rank (0 without a launcher).
+    """
+    if launcher == 'pytorch':
+        return int(os.environ.get('RANK', 0))
+    if launcher == 'slurm':
+        return int(os.environ.get('SLURM_PROCID', 0))
+    return 0
+
+
 def start_runner(args, build_config):
     """Prepare the process (local rank, the stack's fixes), build the config with ``build_config(args)`` and return
     the runner (a custom ``runner_type`` when the config names one)."""

@@ -13,32 +13,37 @@ import importlib.util
 import sys
 import time
 
-import numpy as np
 import torch
+
+from .checkpoint_safety import deepspeed_safe_globals, load_checkpoint_file, load_from_local_weights_only
 
 _APPLIED = False
 
 
-def _allow_mmengine_checkpoint_globals():
-    """Allow-list the classes mmengine stores in its own checkpoints.
+def _load_checkpoints_weights_only():
+    """Load mmengine and DeepSpeed checkpoints weights-only, allowing only the types they hold, during the load only.
 
-    torch >= 2.6 loads with ``weights_only=True`` by default; mmengine's resume
-    then fails on the message hub's ``HistoryBuffer``, on ``ConfigDict`` and on
-    the numpy scalars kept in the log buffers. Only these types are allowed, so
-    arbitrary pickles are still refused. ``HistoryBuffer`` pickles its statistics
-    methods as ``getattr(HistoryBuffer, 'mean')``: ``getattr`` is allowed because
-    the restricted unpickler still refuses to *call* whatever it returns unless
-    that is itself allow-listed.
+    torch >= 2.6 loads weights-only by default, and mmengine's resume then fails on the message hub's
+    ``HistoryBuffer``, ``ConfigDict`` and numpy values; DeepSpeed 0.16 loads its files with a full unpickle
+    (``weights_only=False``), which runs whatever code a crafted file names. Both loaders are replaced by
+    :func:`~projects.earthmind.engine.checkpoint_safety.load_checkpoint_file`, which allows exactly these types, and
+    only inside the load (see :mod:`~projects.earthmind.engine.checkpoint_safety`): mmengine's local loader
+    (``CheckpointLoader`` scheme ``''``: runner resume and ``load_from``) through mmengine's own registration API,
+    and DeepSpeed's ``TorchCheckpointEngine.load`` (resume of a DeepSpeed run).
     """
-    from mmengine.config import ConfigDict
-    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
+    if importlib.util.find_spec('deepspeed') is None:
+        return
+    from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
+    if getattr(TorchCheckpointEngine.load, '__earthmind_patched__', False):
+        return
 
-    safe = [
-        HistoryBuffer, ConfigDict, getattr, np.ndarray, np.dtype, np._core.multiarray._reconstruct,
-        np._core.multiarray.scalar, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
-        type(np.dtype(np.int64)), np.float64, np.float32, np.int64
-    ]
-    torch.serialization.add_safe_globals(safe)
+    def load(self, path, map_location=None):
+        return load_checkpoint_file(path, map_location, safe_globals=deepspeed_safe_globals())
+
+    load.__earthmind_patched__ = True
+    TorchCheckpointEngine.load = load
 
 
 def _skip_cuda_set_device_without_gpu(init_fn):
@@ -145,7 +150,7 @@ def apply_stack_patches():
     global _APPLIED
     if _APPLIED:
         return
-    _allow_mmengine_checkpoint_globals()
+    _load_checkpoints_weights_only()
     _patch_mmengine_dist_init()
     _import_bitsandbytes_without_triton_kernels()
     _skip_epoch_restart_sleep_without_workers()

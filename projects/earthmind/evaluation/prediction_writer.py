@@ -1,7 +1,7 @@
 """Test-time hook: progress lines and ``predictions.jsonl`` in dataset order."""
+import functools
 import json
 import os.path as osp
-import time
 
 from mmengine.dist import collect_results, is_main_process
 from mmengine.hooks import Hook
@@ -9,6 +9,8 @@ from mmengine.logging import print_log
 
 from projects.earthmind.registry import HOOKS
 from projects.earthmind.structures.mask_codec import encode_rle
+from projects.earthmind.utils.atomic_files import atomic_open
+from projects.earthmind.utils.progress import Progress
 
 
 @HOOKS.register_module()
@@ -23,20 +25,22 @@ class PredictionWriterHook(Hook):
 
     Args:
         filename (str): Output file name inside the work dir.
-        interval (int): Log progress every ``interval`` batches (and at the last one).
+        interval (float): Seconds between progress lines (``test: batches D/N, R batches/s, ETA T``); the last
+            batch is always logged.
     """
     priority = 'LOW'
 
-    def __init__(self, filename='predictions.jsonl', interval=10):
+    def __init__(self, filename='predictions.jsonl', interval=10.0):
         self.filename = filename
         self.interval = interval
         self._records = []
-        self._start = None
+        self._progress = None
 
     def before_test_epoch(self, runner):
         """Reset the gathered records."""
         self._records = []
-        self._start = time.perf_counter()
+        self._progress = Progress(len(runner.test_dataloader), log=functools.partial(print_log, logger='current'),
+                                  interval=self.interval, unit='batches', what='test')
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         """Keep the batch's predictions and log progress."""
@@ -47,19 +51,16 @@ class PredictionWriterHook(Hook):
             if output.get('pred_masks') is not None:  # one COCO RLE per [SEG] of the answer
                 record['masks'] = [encode_rle(mask) for mask in output['pred_masks']]
             self._records.append(record)
-        total = len(runner.test_dataloader)
-        if (batch_idx + 1) % self.interval == 0 or batch_idx + 1 == total:
-            elapsed = time.perf_counter() - self._start
-            eta = elapsed / (batch_idx + 1) * (total - batch_idx - 1)
-            print_log(f'test progress: batch {batch_idx + 1}/{total}, {elapsed:.0f} s elapsed, ETA {eta:.0f} s',
-                      logger='current')
+        self._progress.update(batch_idx + 1)
+        if batch_idx + 1 == self._progress.total:
+            self._progress.close()
 
     def after_test_epoch(self, runner, metrics=None):
         """Gather the predictions and write them (main process)."""
         records = collect_results(self._records, len(runner.test_dataloader.dataset), device='cpu')
         if is_main_process():
             path = osp.join(runner.work_dir, self.filename)
-            with open(path, 'w', encoding='utf-8') as f:
+            with atomic_open(path) as f:  # a run killed while writing leaves no truncated file
                 for record in records:
                     f.write(json.dumps(record, ensure_ascii=False) + '\n')
             print_log(f'wrote {len(records)} predictions to {path}', logger='current')

@@ -12,6 +12,8 @@ import ast
 import os
 import re
 
+from projects.earthmind.utils.atomic_files import write_text_atomic
+
 PACKAGE = 'projects.earthmind'
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,9 +121,9 @@ def bundle_sources():
 
 
 def write_modeling_bundle(folder):
-    """Write the bundled modules into ``folder``; returns their file names."""
+    """Write the bundled modules into ``folder``, each atomically (no half-written module is ever left); returns
+    their file names."""
     files = bundle_sources()
     for name, source in files.items():
-        with open(os.path.join(folder, name), 'w', encoding='utf-8') as f:
-            f.write(source)
+        write_text_atomic(os.path.join(folder, name), source)
     return sorted(files)

@@ -44,15 +44,17 @@ def build_model(cfg):
     return model
 
 
-def export_to_hf(cfg, checkpoint, save_path, max_shard_size='2GB', logger=None):
+def export_to_hf(cfg, checkpoint, save_path, max_shard_size='2GB', logger=None, trust_checkpoint=False):
     """Convert a training checkpoint into a Hugging Face folder.
 
     Args:
         cfg (mmengine.Config): The training (or test) config: its ``model`` (with the processor).
-        checkpoint (str): mmengine ``.pth`` file or DeepSpeed ZeRO-1/2 checkpoint folder.
+        checkpoint (str): mmengine ``.pth`` file, DeepSpeed ZeRO-1/2 checkpoint folder, or a training work dir (the
+            checkpoint its ``last_checkpoint`` names).
         save_path (str): Output folder (created).
         max_shard_size (str | int): Largest safetensors shard.
         logger: mmengine logger for the load report.
+        trust_checkpoint (bool): Unpickle the checkpoint fully instead of weights-only (it can run code).
 
     Returns:
         EarthMindForConditionalGeneration: The exported model (float weights as trained, eval mode).
@@ -60,9 +62,10 @@ def export_to_hf(cfg, checkpoint, save_path, max_shard_size='2GB', logger=None):
     Raises:
         RuntimeError: When the checkpoint does not fit the config (missing and unexpected keys are listed).
         FileNotFoundError: When the checkpoint does not exist.
+        CheckpointError: When the checkpoint is unreadable, or names a class outside the allow-list (a RuntimeError).
     """
     model = build_model(cfg)
-    load_test_checkpoint(model, checkpoint, logger=logger)
+    load_test_checkpoint(model, checkpoint, logger=logger, trust=trust_checkpoint)
     merge_lora(model)
     llm_files, llm_auto_map = llm_code_files(model.core.llm)
     os.makedirs(save_path, exist_ok=True)

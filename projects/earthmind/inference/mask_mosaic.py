@@ -33,6 +33,7 @@ from shapely.ops import unary_union
 
 from projects.earthmind.datasets.raster_io import _open_raster
 from projects.earthmind.hf.georeferenced_output import MASK_NODATA
+from projects.earthmind.utils.atomic_files import atomic_path, temporary_path
 
 BLOCK_SIZE = 512
 COG_OPTIONS = dict(driver='COG', compress='deflate', resampling='nearest', blocksize=BLOCK_SIZE)
@@ -70,7 +71,8 @@ def _profile(grid):
 
 def _to_cog(tmp_path, path):
     try:
-        rasterio.shutil.copy(tmp_path, path, **COG_OPTIONS)
+        with atomic_path(path) as cog_path:
+            rasterio.shutil.copy(tmp_path, cog_path, **COG_OPTIONS)
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
@@ -108,8 +110,8 @@ def write_mask_mosaic(path, grid, windows, probability, skip_mask=None, strip_ro
     strip_rows = int(strip_rows)
     windows = sorted(windows, key=lambda w: (w.row, w.col, w.index))
     _check_windows(grid, windows)
-    tmp_path = path + '.partial.tif'
-    tmp_prob = None if probability_path is None else os.fspath(probability_path) + '.partial.tif'
+    tmp_path = temporary_path(path)
+    tmp_prob = None if probability_path is None else temporary_path(probability_path)
     cache = {}  # window index -> probability map, for windows still crossing upcoming strips
     next_window = 0
     try:

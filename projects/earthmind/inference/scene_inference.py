@@ -10,7 +10,6 @@ Every finished window is recorded in the :class:`WindowIndex` beside the outputs
 merges the records into the outputs (:func:`merge_outputs`) and writes the run manifest.
 """
 import hashlib
-import json
 import os
 import os.path as osp
 import time
@@ -22,8 +21,9 @@ from rasterio.errors import RasterioError
 from torch.utils.data import DataLoader, Dataset
 
 from ..datasets.raster_handles import RasterHandles
+from ..utils.atomic_files import write_json_atomic
+from ..utils.progress import Progress
 from .mask_mosaic import polygon_area_m2, reproject_raster, vectorize_mask, write_mask_mosaic
-from projects.earthmind.utils.progress import Progress
 from .scene_outputs import box_feature, merge_boxes, window_feature, write_features
 from .scene_preview import write_preview
 from .scene_source import window_valid_fraction
@@ -220,9 +220,7 @@ def run_scene(predictor, scene, settings, plan, out_dir, rank=0, world_size=1, b
                       to_crs=settings.to_crs, vector_format=settings.vector_format, vectorize=settings.vectorize,
                       box_iou=settings.box_iou),
         counts=counts, timings=timings, world_size=world_size, outputs=outputs)
-    with open(osp.join(out_dir, MANIFEST_FILE), 'w', encoding='utf-8') as f:
-        json.dump(manifest, f, indent=2)
-        f.write('\n')
+    write_json_atomic(osp.join(out_dir, MANIFEST_FILE), manifest, ensure_ascii=True)
     _summary(manifest, log)
     return manifest
 

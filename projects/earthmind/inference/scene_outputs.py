@@ -22,6 +22,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
 
 from projects.earthmind.structures.box_iou import box_polygon
+from projects.earthmind.utils.atomic_files import atomic_path
 
 from .window_grid import window_footprint
 
@@ -230,7 +231,7 @@ def write_features(path, features, crs, to_crs=None, layer=None):
 
     Output is byte-identical for identical input: features keep their order, GeoJSON carries no time stamp, and
     for GeoPackage the GDAL config option ``OGR_CURRENT_DATE`` is pinned to ``2000-01-01T00:00:00Z`` while writing
-    (otherwise the driver records the write time). An existing file is replaced.
+    (otherwise the driver records the write time). An existing file is replaced once the new one is complete.
 
     Args:
         path (str | os.PathLike): Output file.
@@ -275,16 +276,15 @@ def write_features(path, features, crs, to_crs=None, layer=None):
     # Polygon + MultiPolygon (and the like) make one Multi layer.
     promote = len(types) == 2 and types[0] == 'Multi' + types[1]
     geometry_type = types[0] if len(types) == 1 or promote else 'Unknown'
-    if os.path.exists(path):
-        os.remove(path)
     target = target_crs.to_string() if target_crs.to_epsg() is not None else target_crs.to_wkt()
     previous = pyogrio.get_gdal_config_option('OGR_CURRENT_DATE')
     pyogrio.set_gdal_config_options({'OGR_CURRENT_DATE': FIXED_OGR_DATE})
     try:
-        ogr_write(path, shapely.to_wkb(geometries) if len(geometries) else np.array([], dtype=object), columns,
-                  names, field_mask=masks if any(mask is not None for mask in masks) else None,
-                  layer=layer or os.path.splitext(os.path.basename(path))[0], driver=driver,
-                  geometry_type=geometry_type, crs=target, promote_to_multi=promote or None)
+        with atomic_path(path) as tmp:
+            ogr_write(tmp, shapely.to_wkb(geometries) if len(geometries) else np.array([], dtype=object), columns,
+                      names, field_mask=masks if any(mask is not None for mask in masks) else None,
+                      layer=layer or os.path.splitext(os.path.basename(path))[0], driver=driver,
+                      geometry_type=geometry_type, crs=target, promote_to_multi=promote or None)
     finally:
         pyogrio.set_gdal_config_options({'OGR_CURRENT_DATE': previous})
     return path

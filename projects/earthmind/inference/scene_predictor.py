@@ -61,9 +61,10 @@ class ScenePredictor:
 
     @classmethod
     def from_checkpoint(cls, config, checkpoint, device='cpu', dtype=torch.float32, cfg_options=None,
-                        max_new_tokens=None):
-        """Build a training config's model and load its checkpoint strictly (mmengine ``.pth`` or DeepSpeed
-        ZeRO-1/2 folder)."""
+                        max_new_tokens=None, trust_checkpoint=False):
+        """Build a training config's model and load its checkpoint strictly and weights-only (mmengine ``.pth`` or
+        DeepSpeed ZeRO-1/2 folder, or a work dir for its last checkpoint; ``trust_checkpoint`` unpickles it fully, see
+        ``--trust-checkpoint``)."""
         from projects.earthmind.engine.checkpoint_loading import load_test_checkpoint
         from projects.earthmind.engine.config_file import load_config
         from projects.earthmind.engine.stack_compat import apply_stack_patches
@@ -71,7 +72,7 @@ class ScenePredictor:
         apply_stack_patches()
         cfg = load_config(config, cfg_options)
         model = build_model(cfg)
-        load_test_checkpoint(model, checkpoint)
+        checkpoint = load_test_checkpoint(model, checkpoint, trust=trust_checkpoint)
         model.to(device=device, dtype=dtype)
         files = {osp.basename(checkpoint): os.path.getsize(checkpoint)} if osp.isfile(checkpoint) else \
             _file_sizes(checkpoint)

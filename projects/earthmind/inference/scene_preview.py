@@ -17,6 +17,7 @@ from projects.earthmind.datasets.image_record import plan_record_images
 from projects.earthmind.datasets.raster_io import _open_raster
 from projects.earthmind.datasets.sensors import get_sensor
 from projects.earthmind.hf.georeferenced_output import MASK_NODATA, preview_rgb
+from projects.earthmind.utils.atomic_files import atomic_path
 
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
@@ -111,5 +112,6 @@ def write_preview(path, scene, questions, records, mask_paths, boxes, max_side=1
         if colour is not None:
             draw.rectangle([2, top + 3, 12, top + 13], fill=tuple(colour), outline=(0, 0, 0))
         draw.text((16 if colour is not None else 2, top + 2), text, fill=(0, 0, 0))
-    canvas.save(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp)
     return path

@@ -11,6 +11,8 @@ import os.path as osp
 
 import numpy as np
 
+from projects.earthmind.utils.atomic_files import atomic_open, atomic_path
+
 INDEX_DIR = 'windows'
 DONE_STATUSES = ('ok', 'skipped')
 
@@ -33,13 +35,10 @@ class WindowIndex:
         """Store a window's record (``index``, ``status``, ...) and its ``{name: float32 array}`` maps."""
         index = int(record['index'])
         if probabilities:
-            tmp = self._path(index, 'tmp.npz')
-            np.savez_compressed(tmp, **probabilities)
-            os.replace(tmp, self._path(index, 'npz'))
-        tmp = self._path(index, 'tmp.json')
-        with open(tmp, 'w', encoding='utf-8') as f:
+            with atomic_path(self._path(index, 'npz')) as tmp:
+                np.savez_compressed(tmp, **probabilities)
+        with atomic_open(self._path(index, 'json')) as f:
             json.dump(record, f, sort_keys=True)
-        os.replace(tmp, self._path(index, 'json'))
 
     def read(self, index):
         """The record of window ``index``, or None when it has none."""

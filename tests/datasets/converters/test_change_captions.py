@@ -1,4 +1,6 @@
 """LEVIR-CC-style change captions -> two-date records; dates are never invented."""
+import pytest
+
 from projects.earthmind.datasets.converters.change_captions import NO_DATES, convert_change_captions
 
 from .helpers import answer, load_dataset, rgb, write_json, write_raster
@@ -34,3 +36,19 @@ def test_change_captions_round_trip(tmp_path, processor):
     _, samples = load_dataset(records, tmp_path, processor, multi_sensor=True)
     assert samples[0]['image_layout'].tolist()[:2] == [2, 1]
     assert samples[0]['date_offsets'].tolist() == [0.0, 2984.0]
+
+
+def test_bad_dates_name_the_image_the_field_and_the_value(tmp_path):
+    source = dict(images=[dict(filepath='test', filename='a.png', split='test', sentences=[dict(raw='x')]),
+                          dict(filepath='test', filename='b.png', split='test', sentences=[dict(raw='x')])])
+    write_json(tmp_path / 'captions.json', source)
+    with pytest.raises(ValueError, match=r"all images: default_dates: the after date '2016-13-01' is not an ISO date "
+                       r'\(YYYY-MM-DD\): month must be in 1..12'):
+        convert_change_captions(str(tmp_path / 'captions.json'), str(tmp_path), 'images',
+                                default_dates=('2012-01-01', '2016-13-01'))
+    _, report = convert_change_captions(str(tmp_path / 'captions.json'), str(tmp_path), 'images',
+                                        dates={'a.png': ['2012-02-30', '2013-01-01'], 'b.png': ['2012-01-01']})
+    assert report.examples['malformed source item'] == [
+        "image 0: a.png: dates['a.png']: the before date '2012-02-30' is not an ISO date (YYYY-MM-DD): day is out of "
+        'range for month',
+        "image 1: b.png: dates['b.png'] must be [before, after], got ['2012-01-01']"]

@@ -21,13 +21,25 @@ CHANGE_QUESTION = 'What changed between the two images?'
 NO_DATES = 'no acquisition dates'
 
 
-def _checked_dates(pair, name):
-    try:
-        before, after = (datetime.date.fromisoformat(str(d)) for d in pair)
-    except (TypeError, ValueError) as err:
-        raise RejectedItem(MALFORMED_SOURCE, f'{name}: dates must be two ISO dates, got {pair!r}') from err
+def _checked_dates(pair, name, field):
+    """``(before, after)`` ISO strings of a ``[before, after]`` pair given in ``field`` for image ``name``.
+
+    Raises:
+        RejectedItem: Naming the image, the field, which date and its value.
+    """
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise RejectedItem(MALFORMED_SOURCE, f'{name}: {field} must be [before, after], got {pair!r}')
+    dates = []
+    for which, value in zip(('before', 'after'), pair):
+        try:
+            dates.append(datetime.date.fromisoformat(str(value)))
+        except ValueError as err:
+            raise RejectedItem(MALFORMED_SOURCE, f'{name}: {field}: the {which} date {value!r} is not an ISO date '
+                               f'(YYYY-MM-DD): {err}') from err
+    before, after = dates
     if after < before:
-        raise RejectedItem(MALFORMED_SOURCE, f'{name}: the after date {after} precedes the before date {before}')
+        raise RejectedItem(MALFORMED_SOURCE, f'{name}: {field}: the after date {after} precedes the before date '
+                           f'{before}')
     return before.isoformat(), after.isoformat()
 
 
@@ -47,7 +59,16 @@ def convert_change_captions(data_file, data_root, image_folder, sensor='aerial_r
 
     Returns:
         tuple[list[dict], ConversionReport]
+
+    Raises:
+        ValueError: For ``default_dates`` that are not two ISO dates in time order (naming the one that is wrong),
+            before any item is converted.
     """
+    if default_dates is not None:
+        try:
+            _checked_dates(default_dates, 'all images', 'default_dates')
+        except RejectedItem as err:
+            raise ValueError(err.problem) from err
     source = load_json(data_file, 'change caption file')
     if not isinstance(source, dict) or not isinstance(source.get('images'), list):
         raise ValueError(f'{data_file}: expected {{"images": [...]}}')
@@ -60,10 +81,11 @@ def convert_change_captions(data_file, data_root, image_folder, sensor='aerial_r
         name = image['filename']
         if split is not None and image.get('split') != split:
             raise RejectedItem(f'not in split {split}', f'{name} is in split {image.get("split")!r}')
+        field = f'dates[{name!r}]' if name in dates else 'default_dates'
         pair = dates.get(name, default_dates)
         if pair is None:
             raise RejectedItem(NO_DATES, f'{name}: give its dates in the dates file or set default dates')
-        before, after = _checked_dates(pair, name)
+        before, after = _checked_dates(pair, name, field)
         captions = [' '.join(str(s.get('raw', '')).split()) for s in image['sentences'] if isinstance(s, dict)]
         captions = [c for c in captions if c]
         if not captions:

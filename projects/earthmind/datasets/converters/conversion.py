@@ -6,21 +6,25 @@ runs a converter's ``make_records`` over the items and checks every record it ma
 with :func:`validate_record` - image files exist and their headers read, multi-sensor
 records plan (sensor, bands, dates, grids), the conversation is well formed, every
 ``<box>`` parses on the 0-1000 grid, the task is known, eval labels are in the class
-list - so a written file loads in ``EarthMindConversationDataset``. An item that
-cannot be converted, or whose record fails a check, is rejected and counted per
-reason in a :class:`ConversionReport`; nothing is dropped silently.
+list, image paths stay inside the data root - so a written file loads in
+``EarthMindConversationDataset``. An item that cannot be converted, or whose record
+fails a check, is rejected and counted per reason in a :class:`ConversionReport`;
+nothing is dropped silently. A converter that keeps nothing writes nothing.
 """
 import json
 import os
+import sys
 from collections import Counter
 
 from projects.earthmind.structures.box_codec import BoxFormatError, parse_grounded_text, pixels_to_grid
+from projects.earthmind.utils.atomic_files import write_json_atomic
 from projects.earthmind.utils.special_tokens import IMAGE_PLACEHOLDER
 
+from ..band_scaling import check_rgb_product
 from ..conversation import ConversationFormatError, check_turns
 from ..conversation_dataset import (INVALID_IMAGES, MALFORMED_CONVERSATION, MALFORMED_RECORD, MISSING_IMAGE,
-                                    UNREADABLE_RASTER)
-from ..image_record import plan_record_images
+                                    PATH_OUTSIDE_ROOT, UNREADABLE_RASTER)
+from ..image_record import check_record_paths, plan_record_images
 from ..raster_io import RasterReadError, raster_shape
 from ..task_prompt import TASKS
 
@@ -96,9 +100,10 @@ def _plain_image(record, data_root, name):
         raise RejectedItem(MISSING_IMAGE, str(err)) from err
     except (RasterReadError, ValueError) as err:
         raise RejectedItem(UNREADABLE_RASTER, str(err)) from err
-    if shape.count not in (1, 3) or shape.dtype not in ('uint8', 'float32', 'float64'):
-        raise RejectedItem(INVALID_IMAGES, f'{name}: {path} is {shape.count} x {shape.dtype}; a record without '
-                           '"sensor" needs a 1- or 3-band uint8/float RGB product')
+    try:
+        check_rgb_product(shape.count, shape.dtype, f'{name}: {path}')
+    except ValueError as err:
+        raise RejectedItem(INVALID_IMAGES, str(err)) from err
 
 
 def _multi_sensor_images(record, data_root, name):
@@ -129,6 +134,10 @@ def validate_record(record, data_root, classes=None):
         raise RejectedItem(MALFORMED_RECORD, f'{name}: "id" must be a non-empty string')
     if record.get('task') is not None and record['task'] not in TASKS:
         raise RejectedItem(MALFORMED_RECORD, f'{name}: unknown task {record["task"]!r}')
+    try:
+        check_record_paths(record, name)
+    except ValueError as err:
+        raise RejectedItem(PATH_OUTSIDE_ROOT, str(err)) from err
     has_image = any(key in record for key in ('image', 'images', 'pair'))
     if any(key in record for key in ('sensor', 'images', 'pair')):
         _multi_sensor_images(record, data_root, name)
@@ -139,8 +148,6 @@ def validate_record(record, data_root, classes=None):
     except ConversationFormatError as err:
         raise RejectedItem(MALFORMED_CONVERSATION, str(err)) from err
     for turn in record['conversations']:
-        if not turn['value'].strip():
-            raise RejectedItem(MALFORMED_CONVERSATION, f'{name}: empty turn')
         try:
             parse_grounded_text(turn['value'])
         except BoxFormatError as err:
@@ -205,13 +212,12 @@ def convert_items(items, make_records, data_root, source, classes=None):
 
 
 def write_records(records, path):
-    """Write records as a JSON list (UTF-8, indented), creating the folder."""
+    """Write records as a JSON list (UTF-8, indented) atomically (:mod:`~projects.earthmind.utils.atomic_files`),
+    creating the folder: an interrupted write leaves the previous file as it was."""
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(records, f, indent=1, ensure_ascii=False)
-        f.write('\n')
+    write_json_atomic(path, records, indent=1)
 
 
 def load_json(path, what):
@@ -230,8 +236,16 @@ def load_json(path, what):
 
 
 def save_and_report(records, report, out):
-    """Write the kept records to ``out``, print the report; the CLI exit code (1 when nothing was kept)."""
-    write_records(records, out)
+    """Print the report and write the kept records to ``out``; the CLI exit code.
+
+    Returns:
+        int: 0 when records were written; 1 when nothing was kept, in which case ``out`` is not touched (an existing
+        file stays as it was).
+    """
     print(report.summary())
+    if not records:
+        print(f'error: no record kept; {out} not written', file=sys.stderr)
+        return 1
+    write_records(records, out)
     print(f'wrote {len(records)} records to {out}')
-    return 0 if records else 1
+    return 0

@@ -24,6 +24,9 @@ class RandomCrop(BaseTransform):
             ``np.random`` (seeded by mmengine's ``randomness`` setting and per worker).
     """
 
+    # Draws from a running generator: a resumed run reproduces its draws only by loading the skipped samples.
+    draws_random_numbers = True
+
     def __init__(self, size, seed=None):
         self.size = (int(size[0]), int(size[1]))
         self.rng = np.random.default_rng(seed) if seed is not None else None

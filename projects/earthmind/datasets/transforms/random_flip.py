@@ -26,6 +26,9 @@ class RandomFlip(BaseTransform):
             ``np.random`` (seeded by mmengine's ``randomness`` setting and per worker).
     """
 
+    # Draws from a running generator: a resumed run reproduces its draws only by loading the skipped samples.
+    draws_random_numbers = True
+
     def __init__(self, prob=0.5, directions=('horizontal', 'vertical'), seed=None):
         unknown = set(directions) - {'horizontal', 'vertical'}
         if unknown or not 0 <= prob <= 1:
