@@ -22,6 +22,7 @@ from rasterio.windows import Window  # noqa: E402
 from transformers import AutoModel  # noqa: E402
 
 from projects.earthmind.hf.georeferenced_output import preview_rgb, save_mask_outputs  # noqa: E402
+from projects.earthmind.inference.scene_predictor import is_exported_folder  # noqa: E402
 from projects.earthmind.inference.window_grid import window_grid  # noqa: E402
 
 
@@ -78,6 +79,9 @@ def answer(model, args, window, question, history):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not is_exported_folder(args.model):
+        raise SystemExit(f'chat.py: {args.model} is not an exported model folder (no config.json; write one with '
+                         'tools/convert_to_hf.py)')
     model = AutoModel.from_pretrained(args.model, trust_remote_code=True, torch_dtype=getattr(torch, args.dtype))
     model.to(args.device).eval()
     with rasterio.open(args.image) as src:

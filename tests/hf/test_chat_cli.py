@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.windows import Window
 
@@ -70,3 +71,11 @@ def test_masks_are_written_with_the_window_georeference(cls_export, rgb_geotiff,
     with rasterio.open(rgb_geotiff) as src, rasterio.open(tif) as out:
         assert out.crs == src.crs and out.transform == src.window_transform(Window(*window))
         assert (out.width, out.height) == (50, 60) and out.nodata == 255
+
+
+def test_a_folder_that_is_no_export_is_named_at_once(rgb_geotiff, tmp_path):
+    spec = importlib.util.spec_from_file_location('chat_tool', CHAT)
+    chat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chat)
+    with pytest.raises(SystemExit, match='nothing is not an exported model folder .no config.json'):
+        chat.main([str(tmp_path / 'nothing'), rgb_geotiff, '--question', QUESTION])
