@@ -74,12 +74,12 @@ class _AugmentedDataset(_LoggedDataset):
 
 
 def _train(work_dir, sampler, max_iters, size=10, resume_from=None, loop=ResumableTrainLoop, num_workers=0,
-           max_keep_ckpts=-1, before_train=None, dataset_type=_LoggedDataset):
+           max_keep_ckpts=-1, before_train=None, dataset_type=_LoggedDataset, model_type=None):
     """Train ``max_iters`` iterations (checkpoints every 5); returns the batches trained and the samples loaded."""
     os.makedirs(work_dir, exist_ok=True)
     log = osp.join(work_dir, f'loaded_{next(_names)}.txt')
     open(log, 'w').close()
-    model = _Recorder()
+    model = (model_type or _Recorder)()
     runner = Runner(
         model=model, work_dir=str(work_dir), experiment_name=f'resume_test_{next(_names)}',
         train_dataloader=dict(dataset=dataset_type(size, log), sampler=sampler, batch_size=BATCH,
@@ -176,3 +176,18 @@ def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(tmp_path):
     # Saves that succeed still delete the outdated checkpoint.
     _train(tmp_path / 'kept', SAMPLERS['DefaultSampler'], max_iters=11, max_keep_ckpts=1)
     assert sorted(p.name for p in (tmp_path / 'kept').glob('iter_*.pth')) == ['iter_11.pth']
+
+
+class _RandomRecorder(_Recorder):
+    """Also remembers a draw from torch's generator at every step (as mask losses sample points)."""
+
+    def forward(self, inputs, mode='loss'):
+        self.batches.append(torch.rand(1).item())
+        return super().forward(inputs, mode)
+
+
+def test_a_fresh_run_draws_the_random_numbers_of_xtuners_loop(tmp_path):
+    sampler = SAMPLERS['DefaultSampler']
+    reference, _ = _train(tmp_path / 'reference', sampler, max_iters=6, loop=TrainLoop, model_type=_RandomRecorder)
+    fresh, _ = _train(tmp_path / 'fresh', sampler, max_iters=6, model_type=_RandomRecorder)
+    assert fresh == reference

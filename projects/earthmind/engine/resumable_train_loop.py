@@ -15,6 +15,7 @@ reproduced either way, as with mmengine's loop (a checkpoint holds no generator 
 """
 import itertools
 
+import torch
 from mmengine.dataset import InfiniteSampler
 from mmengine.logging import print_log
 from mmengine.runner.loops import _InfiniteDataloaderIterator
@@ -87,7 +88,16 @@ class ResumableTrainLoop(TrainLoop):
                             'Drop the batch_sampler, or use xtuner TrainLoop')
         self._start = StartableSampler(batch_sampler.sampler)
         batch_sampler.sampler = self._start
+        # The parent makes an iterator here (it yields nothing), which draws the loader's base seed from torch's
+        # generator; :meth:`run` makes the one used. The generator is put back, so that iterator draws what xtuner's
+        # loop draws here: a new run trains exactly as with xtuner's loop (worker seeds and later random ops alike).
+        generator = dataloader.generator
+        state = torch.get_rng_state() if generator is None else generator.get_state()
         super().__init__(runner, dataloader, **kwargs)
+        if generator is None:
+            torch.set_rng_state(state)
+        else:
+            generator.set_state(state)
 
     def _start_data(self):
         """Set the sampler to where iteration ``self._iter`` is and return the batch iterator from there."""
