@@ -82,16 +82,15 @@ def build_4b_model(model_cfg, device, attn='sdpa', gradient_checkpointing=False)
     The processor makes the 4B tiles (448 px, 14 px patches). ``device='meta'`` builds it without memory; on CUDA
     the weights are bf16.
     """
-    cfg = {k: v for k, v in model_cfg.items() if k not in ('vision_encoder', 'llm', 'pretrained_internvl')}
+    cfg = {k: v for k, v in model_cfg.items() if k not in ('vision_encoder', 'llm', 'pretrained')}
     dtype = 'bfloat16' if str(device).startswith('cuda') else None
     vision = EARTHMIND_4B['vision_config']
     cfg.update(processor=dict(cfg['processor'], tile_size=vision['image_size'], patch_size=vision['patch_size'],
                               downsample_ratio=EARTHMIND_4B['downsample_ratio'], max_length=EARTHMIND_4B_MAX_LENGTH),
-               pretrained_internvl=dict(type=build_internvl_modules, config=EARTHMIND_4B, attn_implementation=attn,
-                                        torch_dtype=dtype),
                gradient_checkpointing=gradient_checkpointing)
     with torch.device(device):
-        return MODELS.build(cfg)
+        parts = build_internvl_modules(EARTHMIND_4B, attn_implementation=attn, torch_dtype=dtype)
+        return MODELS.build(dict(cfg, vision_encoder=parts.vision_model, llm=parts.llm))
 
 
 def synthetic_samples(model, count, seed=0):

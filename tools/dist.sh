@@ -2,7 +2,7 @@
 # Launch training, testing or scene inference on one or several nodes with torchrun.
 #
 #   tools/dist.sh train CONFIG GPUS [extra args for tools/train.py]
-#   tools/dist.sh test  CONFIG GPUS --checkpoint CKPT [extra args for tools/test.py]
+#   tools/dist.sh test  CONFIG GPUS [--checkpoint CKPT] [extra args for tools/test.py]
 #   tools/dist.sh infer CONFIG_OR_HF GPUS --scene SCENE ... [extra args for tools/infer_scene.py]
 #
 # GPUS is the number of processes on this node (CPU processes when the machine

@@ -1,6 +1,6 @@
 """EarthDial-style stage 1: InternVL2-4B, ALL parameters trained on RGB image-text pairs (captions), 1 epoch.
 
-Model: ``configs/_base_/models/internvl2_4b.py`` (InternViT-300M + Phi-3-mini, ``phi3_chat`` template).
+Model: ``configs/_base_/models/internvl2_4b.py`` (InternViT-300M + Phi-3-mini, ``phi3-chat`` template).
 Batch: 4 per GPU x 4 accumulation steps x 8 GPUs = 128 sequences per optimizer step; for another GPU count keep
 the product at 128 (e.g. 4 GPUs: ``--cfg-options optim_wrapper.accumulative_counts=8
 train_dataloader.sampler.per_device_batch_size=32``). AdamW, lr 4e-5, 3 % warm-up then cosine, clipping at 1,

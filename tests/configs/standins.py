@@ -56,6 +56,14 @@ SAMPLE_FILE_FOR = {
     'bigearthnet_train.json': 'multispectral_train.json',
     'levir_cc_train.json': 'change_train.json',
     'region_caption_train.json': 'region_prompt_train.json',
+    # EarthMind's SFT mix from EarthMind-Pretrain
+    'vrsbench_vqa_train.json': 'classification_train.json',
+    'earthgpt_vqa_train.json': 'classification_train.json',
+    'geochat_vqa_train.json': 'classification_train.json',
+    'ms_vqa_train.json': 'multispectral_train.json',
+    'rsvg_region_caption_train.json': 'region_prompt_train.json',
+    'geochat_region_train.json': 'region_prompt_train.json',
+    'sar_pair_vqa_train.json': 'pair_train.json',
 }
 
 

@@ -17,7 +17,7 @@ from projects.earthmind.utils.visual_tokens import tokens_per_tile
 
 from .standins import REPO_ROOT
 
-TRAIN_RECIPES = sorted(p for p in glob.glob(osp.join(REPO_ROOT, 'configs', 'earthdial', '*.py'))
+TRAIN_RECIPES = sorted(p for p in glob.glob(osp.join(REPO_ROOT, 'configs', 'earthdial', '*_8xb*.py'))
                        if not p.endswith('_base.py')) + [
     osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py')
 ]
@@ -67,7 +67,7 @@ def test_earthdial_stages_freeze_and_chain():
     for stage, before in previous.items():
         name = next(_name(p) for p in TRAIN_RECIPES if f'stage{before}' in p)
         assert stages[stage].load_from == f'work_dirs/{name}'
-    assert all(stages[s].model.pretrained_internvl.folder == 'pretrained/InternVL2-4B' for s in '123')
+    assert all(stages[s].model.pretrained.path == 'pretrained/InternVL2-4B' for s in '123')
 
 
 def test_earthmind_sft_mixes_every_data_kind():

@@ -17,9 +17,14 @@ from projects.earthmind.datasets.collate import earthmind_collate_fn
 from projects.earthmind.datasets.refseg_coco import ReferringSegmentationCocoDataset
 from projects.earthmind.engine.checkpoint_chain import read_last_checkpoint
 
-from .standins import (REPO_ROOT, tiny_sam2_settings, write_internvl_standin, write_recipe_data, write_sam2_standin)
+from tests.models.checkpoint_standins.sa2va_folder import write_sa2va_standin
+
+from .standins import (REPO_ROOT, TINY_VIT_448, tiny_sam2_settings, write_internvl_standin, write_recipe_data,
+                       write_sam2_standin)
 
 EARTHMIND_SFT = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py')
+EARTHMIND_FROM_PRETRAIN = osp.join(REPO_ROOT, 'configs', 'earthmind',
+                                   'earthmind_4b_from_earthmind_pretrain_8xb1_1e_eo_mix.py')
 EARTHDIAL_STAGES = [
     osp.join(REPO_ROOT, 'configs', 'earthdial', f'earthdial_internvl2_4b_8xb4_1e_{name}.py')
     for name in ('stage1_pairs', 'stage2_rgb_temporal', 'stage3_ms_sar')
@@ -82,6 +87,24 @@ def test_earthmind_sft_recipe_runs(workspace, sample_dir):
         out = runner.model(**runner.model.data_preprocessor(batch, True), mode='loss')
     assert out['loss_mask'] > 0 and out['loss_dice'] > 0
     assert osp.isfile(osp.join(runner.work_dir, f'iter_{MAX_ITERS}.pth'))
+
+
+@pytest.mark.slow
+def test_earthmind_sft_from_earthmind_pretrain_runs(workspace, sample_dir):
+    cfg = Config.fromfile(EARTHMIND_FROM_PRETRAIN)
+    # EarthMind-Pretrain's layout: a Sa2VA folder whose chat markers are text on its Qwen-style tokenizer.
+    write_sa2va_standin(str(workspace / cfg.pretrained_path), osp.join(sample_dir, 'tokenizer'),
+                        vit=dict(TINY_VIT_448, drop_path_rate=0.0))
+    write_recipe_data(cfg, sample_dir, str(workspace))
+    config_name, overrides = tiny_sam2_settings()
+    # The sample's 47 x 64 px multispectral rasters take InternVL's 4:3 grid of 12 tiles (BigEarthNet's square
+    # patches take one), and the recipe concatenates the 4 band groups' tokens: 4 tiles keep them within 8192.
+    runner = _train(EARTHMIND_FROM_PRETRAIN, {'model.grounding_head.config_name': config_name,
+                                              'model.grounding_head.hydra_overrides': overrides,
+                                              'model.processor.max_tiles': 4})
+    assert runner.iter == MAX_ITERS
+    assert runner.model.core.import_report['format'] == 'sa2va'
+    assert all(torch.isfinite(torch.tensor(h.data[0])).all() for h in _losses(runner).values())
 
 
 def _vit_state(state_dict):

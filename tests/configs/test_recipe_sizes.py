@@ -1,8 +1,8 @@
 """The published recipes build at their real sizes on the meta device; parameter counts against the model cards.
 
-InternVL folders are not available here, so the recipe's ``pretrained_internvl`` loader is swapped for one with
-the same signature that builds the parts from a ``config.json``-only folder holding the published architecture
-(no weights: every tensor is on the meta device) and a stand-in tokenizer of the published tokenizer's length, so
+InternVL folders are not available here, so the recipe's ``pretrained`` folder is a ``config.json``-only folder
+holding the published architecture, read with ``load_weights=False`` (no weights: every tensor is on the meta
+device) and a stand-in tokenizer of the published tokenizer's length, so
 the processor's added tokens grow the embedding and the output head as they do with the real folder. The SAM2.1
 Hiera-L head is built for real on the CPU (the ``sam2`` package moves its model to a device, which meta tensors cannot
 do) without its checkpoint.
@@ -17,11 +17,11 @@ from mmengine.registry import MODELS
 from transformers import PreTrainedModel
 
 from projects.earthmind.datasets.processing_earthmind import EarthMindProcessor
-from projects.earthmind.models.checkpoints.internvl import CONFIG_FILE, build_internvl_modules, read_json
+from projects.earthmind.models.checkpoints.internvl import CONFIG_FILE
 from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
 from tests.models.test_param_counts import INTERNVIT_300M, PHI3_MINI, QWEN25_3B_INSTRUCT
 
-from .standins import REPO_ROOT, write_published_tokenizer
+from .standins import REPO_ROOT, TEMPLATES, write_published_tokenizer
 
 EARTHMIND_SFT = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_internvl2_5_4b_sam2l_8xb2_1e_eo_mix.py')
 EARTHDIAL_STAGE1 = osp.join(REPO_ROOT, 'configs', 'earthdial', 'earthdial_internvl2_4b_8xb4_1e_stage1_pairs.py')
@@ -76,15 +76,10 @@ def _resize_without_values(monkeypatch):
     monkeypatch.setattr(PreTrainedModel, 'resize_token_embeddings', plain_resize)
 
 
-def config_only_internvl(folder, attn_implementation='sdpa', torch_dtype=None, drop_path_rate=None):
-    """``load_internvl_checkpoint``'s signature, building the parts from ``config.json`` alone (no weights)."""
-    config = read_json(osp.join(folder, CONFIG_FILE))
-    return build_internvl_modules(config, attn_implementation, torch_dtype, drop_path_rate)
-
-
 def _published_folder(path, llm_config, llm_family):
     path.mkdir()
-    config = dict(vision_config=INTERNVIT_300M, llm_config=llm_config, downsample_ratio=0.5, select_layer=-1)
+    config = dict(vision_config=INTERNVIT_300M, llm_config=llm_config, downsample_ratio=0.5, select_layer=-1,
+                  template=TEMPLATES[llm_family], force_image_size=448)
     (path / CONFIG_FILE).write_text(json.dumps(config))
     write_published_tokenizer(str(path), llm_family, llm_config['vocab_size'])
     return str(path)
@@ -92,8 +87,7 @@ def _published_folder(path, llm_config, llm_family):
 
 def _meta_model(recipe, folder, grounding_head=None):
     cfg = Config.fromfile(recipe)
-    cfg.model.pretrained_internvl.type = config_only_internvl
-    cfg.model.pretrained_internvl.folder = folder
+    cfg.model.pretrained.update(path=folder, load_weights=False)
     cfg.model.processor.tokenizer = folder
     if grounding_head is not None:
         cfg.model.grounding_head = grounding_head

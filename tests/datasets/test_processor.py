@@ -14,8 +14,8 @@ from projects.earthmind.datasets.sensors import (DEFAULT_BAND_GROUP_VOCAB, SENSO
                                                  sensor_special_tokens)
 from projects.earthmind.datasets.task_prompt import task_special_tokens
 from projects.earthmind.datasets.transforms import (DynamicTiling, EncodeConversation, GroupBands,
-                                                    LoadMultiSensorImages, LoadRasterImage, NormalizeImage,
-                                                    PackInputs, ScaleBands)
+                                                    LoadMultiSensorImages, LoadRasterImage, LoadSegmentationMasks,
+                                                    NormalizeImage, PackInputs, ScaleBands)
 from tests.processors import tiny_processor
 
 NEW_SENSOR = SensorSpec('test_sensor', (Band('b1', 'red', mean=0.1, std=0.1), Band('b2', 'nir', mean=0.3, std=0.1)),
@@ -206,3 +206,55 @@ def test_generation_prompts_are_not_limited_but_training_sequences_are(tokenizer
     assert batch.input_ids.shape[1] > 40
     with pytest.raises(SequenceTooLongError, match='max_length=40'):
         processor.encode_conversation([{'from': 'human', 'value': long_question}, {'from': 'gpt', 'value': 'x'}], 0)
+
+
+REGION_QUESTION = 'What is in the region <vp>? And in <vp>?'
+
+
+def test_region_prompt_inference_inputs_equal_the_training_pipeline(tokenizer_dir, tmp_path):
+    processor = tiny_processor(tokenizer_dir)
+    rng = np.random.default_rng(2)
+    rgb = _write(tmp_path / 'rgb.tif', rng.integers(0, 256, size=(3, 70, 90), dtype=np.uint8))
+    _write(tmp_path / 's2.tif', rng.integers(1000, 4000, size=(12, 60, 60), dtype=np.uint16), nodata=0)
+    box, polygon = [10, 5, 40, 30], [20, 20, 50, 20, 50, 45, 20, 45]
+    turns = [{'from': 'human', 'value': REGION_QUESTION}, {'from': 'gpt', 'value': 'a red square'}]
+    prompts = [{'box': box}, {'mask': polygon}]
+    cases = [
+        ([dict(type=LoadRasterImage), dict(type=LoadSegmentationMasks), dict(type=NormalizeImage),
+          dict(type=DynamicTiling), dict(type=EncodeConversation), dict(type=PackInputs)],
+         dict(image='rgb.tif'), dict(image=rgb)),
+        ([dict(type=LoadMultiSensorImages), dict(type=LoadSegmentationMasks), dict(type=ScaleBands),
+          dict(type=NormalizeImage), dict(type=GroupBands), dict(type=DynamicTiling), dict(type=EncodeConversation),
+          dict(type=PackInputs)],
+         dict(sensor='sentinel2_l2a', image='s2.tif', date='2023-05-01'),
+         dict(image=str(tmp_path / 's2.tif'), sensor='sentinel2_l2a', date='2023-05-01')),
+    ]
+    for i, (pipeline, record, kwargs) in enumerate(cases):
+        record = dict(record, id=f'case{i}', conversations=turns, region_prompts=prompts)
+        sample = _dataset(tmp_path, [record], processor, pipeline)[0]
+        assert sample['region_masks'].shape[0] == 2 and sample['region_masks'].any(), i
+        vp_id = processor.token_id('<VP_CONTEXT>')
+        # The records' form, and the plain box and bool-array forms of the same regions.
+        mask = sample['region_masks'][1].numpy()
+        for regions in (prompts, [box, mask]):
+            batch = processor(text=REGION_QUESTION, region_prompts=regions, **kwargs)
+            assert torch.equal(batch.region_masks[0], sample['region_masks']), i
+            assert torch.equal(batch.pixel_values, sample['pixel_values']), i
+            assert torch.equal(batch.input_ids[0], _prompt(sample)), i
+            assert int((batch.input_ids[0] == vp_id).sum()) == 2, i
+    # A region given over two turns: the earlier question's <vp> takes the first region.
+    batch = processor(image=rgb, text='And <vp>?', history=[('What is <vp>?', 'a red square')], region_prompts=prompts)
+    assert batch.region_masks[0].shape == (2, 70, 90)
+
+
+def test_region_prompt_errors_name_what_does_not_fit(tokenizer_dir, tmp_path):
+    processor = tiny_processor(tokenizer_dir)
+    rgb = _write(tmp_path / 'rgb.tif', np.zeros((3, 70, 90), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r'2 <vp> in the questions but 1 region_prompts'):
+        processor(image=rgb, text=REGION_QUESTION, region_prompts=[[10, 5, 40, 30]])
+    with pytest.raises(ValueError, match=r'1 <vp> in the questions but 0 region_prompts'):
+        processor(image=rgb, text='What is in <vp>?')
+    with pytest.raises(ValueError, match=r'region_prompts\[0\]: box \[10, 5, 400, 30\] reaches outside the 70x90'):
+        processor(image=rgb, text='What is in <vp>?', region_prompts=[[10, 5, 400, 30]])
+    with pytest.raises(ValueError, match=r'region_prompts\[0\]: RLE size \[20, 20\] differs'):
+        processor(image=rgb, text='What is in <vp>?', region_prompts=[np.ones((20, 20), dtype=bool)])

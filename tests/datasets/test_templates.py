@@ -26,8 +26,18 @@ EXPECTED_TEXT = {
                     '<|start_header_id|>user<|end_header_id|>\n\nQ2?<|eot_id|>'
                     '<|start_header_id|>assistant<|end_header_id|>\n\nA2.<|eot_id|>'),
 }
+# InternVL's formats (its conversation.py, "MPT" style) and xtuner's as Sa2VA/EarthMind use them.
+EXPECTED_TEXT.update({
+    'internvl2_5': EXPECTED_TEXT['qwen2_chat'],
+    'phi3-chat': ('<|system|>\nSYS<|end|><|user|>\nQ1?<|end|><|assistant|>\nA1.<|end|>'
+                  '<|user|>\nQ2?<|end|><|assistant|>\nA2.<|end|>'),
+    'sa2va_qwen_chat': EXPECTED_TEXT['qwen2_chat'],
+    'sa2va_phi3_chat': EXPECTED_TEXT['phi3_chat'],
+    'sa2va_internlm2_chat': EXPECTED_TEXT['internlm2_chat'],
+})
 END_OF_TURN = {'qwen2_chat': '<|im_end|>', 'internlm2_chat': '<|im_end|>', 'phi3_chat': '<|end|>',
-               'llama3_chat': '<|eot_id|>'}
+               'llama3_chat': '<|eot_id|>', 'internvl2_5': '<|im_end|>', 'phi3-chat': '<|end|>',
+               'sa2va_qwen_chat': '<|im_end|>', 'sa2va_phi3_chat': '<|end|>', 'sa2va_internlm2_chat': '<|im_end|>'}
 
 
 def _tokenizer(markers):
@@ -59,7 +69,9 @@ def test_family_layout_and_trained_part(name, all_family_tokenizer):
     assert tok.decode(input_ids) == EXPECTED_TEXT[name]
     trained = tok.decode(input_ids[labels != IGNORE_INDEX])
     assert trained == f'A1.{END_OF_TURN[name]}A2.{END_OF_TURN[name]}'
-    assert END_OF_TURN[name] in template.stop_words and template.default_system
+    assert END_OF_TURN[name] in template.stop_words
+    # Sa2VA and EarthMind train and predict without a system block; the others have a default system text.
+    assert bool(template.default_system) != name.startswith('sa2va_')
 
 
 def test_default_system_and_no_system():

@@ -32,9 +32,9 @@ def test_model_weights_stay_fp32_on_cpu_only(monkeypatch, has_cuda, expected):
     monkeypatch.setattr(launch_config, 'has_cuda', lambda: has_cuda)
     cfg = _cfg()
     cfg.model = dict(type='EarthMindModel', torch_dtype='bfloat16',
-                     pretrained_internvl=dict(type='load_internvl_checkpoint', folder='x', torch_dtype='bfloat16'))
+                     pretrained=dict(format='internvl', path='x', torch_dtype='bfloat16'))
     adapt_to_device(cfg)
-    assert cfg.model.torch_dtype == expected and cfg.model.pretrained_internvl.torch_dtype == expected
+    assert cfg.model.torch_dtype == expected and cfg.model.pretrained.torch_dtype == expected
 
 
 def test_gpu_keeps_the_config_as_written(monkeypatch):

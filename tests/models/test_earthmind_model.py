@@ -3,7 +3,6 @@ import torch
 from mmengine.optim import OptimWrapper
 from peft import LoraConfig
 
-from projects.earthmind.models.checkpoints.internvl import load_internvl_checkpoint
 from projects.earthmind.models.earthmind_model import EarthMindModel
 from projects.earthmind.models.encoders.projector import pixel_shuffle
 from projects.earthmind.registry import MODELS
@@ -271,7 +270,9 @@ def test_stop_words_must_be_single_tokens(tokenizer):
 def test_pretrained_internvl_keeps_checkpoint_rows_after_adding_tokens(tmp_path, tokenizer):
     tensors = internvl_tensors()  # vocabulary of the tokenizer before the EarthMind tokens
     write_internvl_folder(tmp_path, tensors, internvl_config())
-    model = EarthMindModel(processor=tiny_processor(tokenizer), pretrained_internvl=str(tmp_path))
+    tokenizer.save_pretrained(tmp_path)
+    pretrained = dict(format='internvl', path=str(tmp_path))
+    model = EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5'), pretrained=pretrained)
     embed = model.core.language_model.get_input_embeddings().weight
     head = model.core.language_model.get_output_embeddings().weight
     assert embed.shape[0] == head.shape[0] == BPE_VOCAB + len(model.processor.added_tokens())
@@ -279,11 +280,19 @@ def test_pretrained_internvl_keeps_checkpoint_rows_after_adding_tokens(tmp_path,
     assert torch.equal(head[:BPE_VOCAB], tensors['language_model.lm_head.weight'].float())
     assert torch.equal(model.core.mlp1[1].weight, tensors['mlp1.1.weight'].float())
     assert torch.isfinite(model(data=make_batch(model.tokenizer))['loss'])
+    assert model.core.import_report['new_tokens'] == list(model.processor.added_tokens())
 
-    with pytest.raises(ValueError, match='downsample_ratio=0.25 but the InternVL checkpoint was trained with 0.5'):
-        EarthMindModel(processor=tiny_processor(tokenizer, downsample_ratio=0.25), pretrained_internvl=str(tmp_path))
+    with pytest.raises(ValueError, match='downsample_ratio=0.25 but the checkpoint .* was trained with 0.5'):
+        EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5', downsample_ratio=0.25),
+                       pretrained=pretrained)
+    with pytest.raises(ValueError, match="chat template is 'qwen2_chat' but the checkpoint .* was trained with "
+                       "'internvl2_5'"):
+        EarthMindModel(processor=tiny_processor(str(tmp_path)), pretrained=pretrained)
     with pytest.raises(ValueError, match='leave vision_encoder and llm unset'):
-        EarthMindModel(**tiny_model_cfg(tokenizer, pretrained_internvl=str(tmp_path)))
-    model = EarthMindModel(processor=tiny_processor(tokenizer), pretrained_internvl=dict(
-        type=load_internvl_checkpoint, folder=str(tmp_path), attn_implementation='eager'))
+        EarthMindModel(**tiny_model_cfg(str(tmp_path), processor=dict(template='internvl2_5'), pretrained=pretrained))
+    with pytest.raises(ValueError, match="unknown checkpoint format 'intern_vl'"):
+        EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5'),
+                       pretrained=dict(pretrained, format='intern_vl'))
+    model = EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5'),
+                           pretrained=dict(pretrained, attn_implementation='eager'))
     assert model.core.vision_model.attn_implementation == 'eager'

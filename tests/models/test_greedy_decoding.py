@@ -42,3 +42,26 @@ def test_core_generate_matches_hugging_face_generate(tokenizer, family):
     theirs = [row[:next((i for i, t in enumerate(row) if t in stops), len(row))] for row in rows]
     assert ours == theirs
     assert len({len(row) for row in ours}) > 1 or len(set(map(tuple, free))) > 1, 'a degenerate comparison'
+
+
+def test_an_answer_ends_where_its_text_holds_a_stop_word(tokenizer):
+    """Templates whose markers are text for the tokenizer (xtuner's phi3_chat on Qwen2.5, as EarthMind-4B) stop
+    where the decoded answer holds the stop word; the answer text ends before it."""
+    torch.manual_seed(0)
+    model = EarthMindModel(**tiny_model_cfg(tokenizer, processor=dict(template='sa2va_phi3_chat',
+                                                                      text_markers=True))).eval()
+    processor = model.processor
+    assert processor.stop_texts() == ['<|end|>'] and model.text_stop is not None
+    prompt = torch.tensor([model.tokenizer.encode('Which class?')])
+    batch = EarthMindBatch(input_ids=prompt, attention_mask=torch.ones_like(prompt, dtype=torch.bool),
+                           image_layout=torch.zeros(1, 3, dtype=torch.long), pixel_values=torch.zeros(0, 3, 56, 56),
+                           group_ids=[torch.zeros(0)], date_offsets=[torch.zeros(0)], meta=[{}])
+    free = model.core.generate(batch, [-1], processor.pad_token_id, max_new_tokens=6)[0]
+    # A stop condition met after the third token ends the answer there, that token kept.
+    cut = model.core.generate(batch, [-1], processor.pad_token_id, max_new_tokens=6,
+                              text_stop=lambda ids: len(ids) == 3)[0]
+    assert cut == free[:3] and len(free) == 6
+    # Checked after every new token: the answer stops with the token that completes the stop word.
+    answer = model.tokenizer.encode('forest.<|end|>', add_special_tokens=False)
+    assert model.text_stop(answer) and not model.text_stop(answer[:-1])
+    assert processor.decode(answer + model.tokenizer.encode('more', add_special_tokens=False)) == 'forest.'

@@ -84,6 +84,10 @@ def test_missing_folder_config_or_shard_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=shard):
         load_internvl_checkpoint(str(tmp_path))
     os.remove(osp.join(tmp_path, 'model.safetensors.index.json'))
+    with pytest.raises(FileNotFoundError, match=r'holds safetensors shards \(model-00001-of-00002.safetensors\) but no '
+                       'model.safetensors.index.json'):
+        load_internvl_checkpoint(str(tmp_path))
+    os.remove(osp.join(tmp_path, 'model-00001-of-00002.safetensors'))
     with pytest.raises(FileNotFoundError, match='No model.safetensors'):
         load_internvl_checkpoint(str(tmp_path))
 

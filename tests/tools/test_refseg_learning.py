@@ -25,8 +25,7 @@ from projects.earthmind.engine.config_file import load_config
 from projects.earthmind.engine.stack_compat import apply_stack_patches
 from projects.earthmind.structures.batch import IGNORE_INDEX
 from projects.earthmind.hf.export import export_to_hf
-from tests.tools.train_runs import (REPO_ROOT, check_ok, generate_sample, last_checkpoint, make_workspace, run_train,
-                                    train_env)
+from tests.tools.train_runs import REPO_ROOT, train_env
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +44,10 @@ def _centroid(mask):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    sample = generate_sample(str(tmp_path_factory.mktemp('sample')))
-    workspace = make_workspace(str(tmp_path_factory.mktemp('workspace')), sample)
-    check_ok(run_train(workspace, config=CONFIG, extra_args=('--work-dir', 'work_dirs/refseg')))
-    checkpoint = last_checkpoint(osp.join(workspace, 'work_dirs', 'refseg'))
+def trained(trained_recipe):
+    # Trained once per session: tests/tools/test_demo_browser.py chats with the same model.
+    _, checkpoint = trained_recipe(osp.splitext(osp.basename(CONFIG))[0])
+    workspace = trained_recipe.workspace
     apply_stack_patches()
     cwd = os.getcwd()
     os.chdir(workspace)

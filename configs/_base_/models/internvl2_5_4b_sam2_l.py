@@ -3,7 +3,7 @@
 Weights are read from local files named in the two variables below (nothing is downloaded):
 
 - ``internvl_path``: the InternVL2.5-4B folder (``config.json``, safetensors shards, tokenizer files), read by key
-  mapping with :func:`load_internvl_checkpoint` (the folder's remote code is never run);
+  mapping (``pretrained=dict(format='internvl', ...)``; the folder's remote code is never run);
 - ``sam2_path``: the official SAM2.1 Hiera-L checkpoint ``sam2.1_hiera_large.pt`` (``{"model": state_dict}``).
 
 Trainable: LoRA on every linear layer of the LLM (r 128, alpha 256), the LLM's input embeddings and output head
@@ -13,7 +13,6 @@ Frozen: InternViT and SAM2's image encoder, prompt encoder and memory modules. W
 from mmengine.config import read_base
 from peft import LoraConfig
 
-from projects.earthmind.models.checkpoints.internvl import load_internvl_checkpoint
 from projects.earthmind.models.heads.sam2_grounding_head import SAM2GroundingHead
 from projects.earthmind.models.losses.mask_losses import MaskLoss
 
@@ -23,11 +22,11 @@ with read_base():
 internvl_path = 'pretrained/InternVL2_5-4B'
 sam2_path = 'pretrained/sam2.1_hiera_large.pt'
 
-# InternVL2.5's "internvl2_5" template is Qwen2.5's ChatML layout.
-model['processor'].update(tokenizer=internvl_path, template='qwen2_chat', max_dates=2, grounding=dict())
+# The chat template InternVL2.5 was trained with (the ``template`` of its config.json).
+model['processor'].update(tokenizer=internvl_path, template='internvl2_5', max_dates=2, grounding=dict())
 model.update(
-    pretrained_internvl=dict(type=load_internvl_checkpoint, folder=internvl_path, attn_implementation='sdpa',
-                             torch_dtype=torch_dtype, drop_path_rate=0.0),
+    pretrained=dict(format='internvl', path=internvl_path, attn_implementation='sdpa', torch_dtype=torch_dtype,
+                    drop_path_rate=0.0),
     freeze_vision_encoder=True,
     freeze_projector=False,
     freeze_fusion=False,

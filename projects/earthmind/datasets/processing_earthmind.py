@@ -23,9 +23,10 @@ import torch
 
 from projects.earthmind.structures.batch import EarthMindBatch
 from projects.earthmind.structures.box_codec import BoxFormatError, grid_to_pixels, parse_grounded_text
+from projects.earthmind.structures.mask_codec import decode_planes, decode_region_prompt, encode_rle
 from projects.earthmind.utils.special_tokens import (EARTHMIND_SPECIAL_TOKENS, GROUNDING_TOKENS, IMAGE_PLACEHOLDER,
                                                      IMG_CONTEXT_TOKEN, IMG_END_TOKEN, IMG_START_TOKEN, SEG_TOKEN,
-                                                     VP_CONTEXT_TOKEN, add_special_tokens, decode_answer)
+                                                     VP_CONTEXT_TOKEN, VP_TOKEN, add_special_tokens, decode_answer)
 from projects.earthmind.utils.visual_tokens import tokens_per_tile, visual_token_count
 
 from .band_scaling import group_bands, normalize_bands, normalize_rgb, scale_bands
@@ -66,6 +67,9 @@ class EarthMindProcessor:
             ``dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=...)`` or a tokenizer; the
             EarthMind special tokens are added where it lacks them.
         template (str | dict | ChatTemplate): Chat template matching the LLM (name, fields or object).
+        text_markers (bool): The template's markers are plain text for this tokenizer, as a checkpoint was trained
+            (xtuner's ``phi3_chat`` on InternVL2.5's Qwen2.5 tokenizer: Sa2VA-4B, EarthMind-4B); answers then end
+            where their text holds a stop word. By default every marker must be a single token of the tokenizer.
         tile_size (int): Tile side in pixels (the ViT input size).
         patch_size (int): ViT patch size.
         downsample_ratio (float): Pixel-shuffle ratio (0.5 merges 2x2 patches).
@@ -94,7 +98,7 @@ class EarthMindProcessor:
             it was trained with).
     """
 
-    def __init__(self, tokenizer, template='qwen2_chat', tile_size=448, patch_size=14, downsample_ratio=0.5,
+    def __init__(self, tokenizer, template='qwen2_chat', text_markers=False, tile_size=448, patch_size=14, downsample_ratio=0.5,
                  min_tiles=1, max_tiles=6, use_thumbnail=True, max_length=4096, group_fusion='mean',
                  date_fusion='concat', max_dates=1, band_groups=None, bands=None, band_stats=None,
                  band_group_vocab=None, rgb_mean=IMAGENET_MEAN, rgb_std=IMAGENET_STD, sensor_tokens=True,
@@ -105,7 +109,9 @@ class EarthMindProcessor:
             if isinstance(template, dict) else get_template(template)
         self.tokenizer = _build_tokenizer(tokenizer)
         add_special_tokens(self.tokenizer, self.added_tokens())
-        check_template_tokens(self.tokenizer, self.template)
+        self.text_markers = bool(text_markers)
+        if not self.text_markers:
+            check_template_tokens(self.tokenizer, self.template)
         self.tile_size, self.patch_size, self.downsample_ratio = int(tile_size), int(patch_size), downsample_ratio
         self.tokens_per_tile = tokens_per_tile(self.tile_size, self.patch_size, downsample_ratio)
         self.tiling = dict(tile_size=self.tile_size, min_tiles=int(min_tiles), max_tiles=int(max_tiles),
@@ -171,17 +177,41 @@ class EarthMindProcessor:
         ids = []
         for word in stop_words or ():
             encoded = self.tokenizer.encode(word, add_special_tokens=False)
-            if len(encoded) != 1:
+            if len(encoded) == 1:
+                ids.append(encoded[0])
+            elif not self.text_markers:
                 raise ValueError(f'Stop word {word!r} is not a single token for this tokenizer ({encoded})')
-            ids.append(encoded[0])
         if not stop_words:
             vocab = self.tokenizer.get_vocab()
             ids = [vocab[word] for word in self.template.stop_words if word in vocab]
-        if not ids and self.tokenizer.eos_token_id is not None:
-            ids = [self.tokenizer.eos_token_id]
+        eos = self.tokenizer.eos_token_id
+        if eos is not None and (not ids or self.text_markers) and eos not in ids:
+            ids.append(eos)
         if not ids:
             raise ValueError('no stop token: the template\'s stop words are not tokens and the tokenizer has no eos')
         return ids
+
+    def stop_texts(self, stop_words=None):
+        """Stop words (default the template's) that are text, not single tokens (only with ``text_markers``)."""
+        if not self.text_markers:
+            return []
+        vocab = self.tokenizer.get_vocab()
+        return [word for word in (stop_words or self.template.stop_words) if word not in vocab]
+
+    def text_stop(self, stop_words=None):
+        """``text_stop(answer_ids) -> bool`` for :meth:`EarthMindCore.generate`: whether an answer's text holds one
+        of :meth:`stop_texts`; None when every stop word is a token."""
+        texts = self.stop_texts(stop_words)
+        if not texts:
+            return None
+        # A stop word can start inside the token before its own tokens (BPE merges punctuation runs).
+        tail = max(len(self.tokenizer.encode(text, add_special_tokens=False)) for text in texts) + 1
+
+        def reached(answer_ids):
+            decoded = self.tokenizer.decode(answer_ids[-tail:], skip_special_tokens=False)
+            return any(text in decoded for text in texts)
+
+        return reached
 
     def num_tiles(self, height, width):
         """Tiles (thumbnail included) of a ``height x width`` image."""
@@ -411,7 +441,7 @@ class EarthMindProcessor:
 
     # ------------------------------------------------------------------------------------------- inference
     def __call__(self, image=None, text='', sensor=None, bands=None, date=None, window=None, history=(),
-                 system=None, task=None, **fields):
+                 system=None, task=None, region_prompts=None, **fields):
         """Model inputs for a question about an image, read and prepared exactly as in training.
 
         Args:
@@ -428,17 +458,22 @@ class EarthMindProcessor:
                 first question.
             system (str | None): System text (the template's default when None).
             task (str | None): The task (its token opens the prompt when the processor has ``task_tokens``).
+            region_prompts (Sequence | None): One region per ``<vp>`` in the human turns (``history`` and ``text``),
+                in order, in pixels of the image (of ``window``): a box ``[x1, y1, x2, y2]``, a bool ``[H, W]``
+                array, or a record's ``{"box": [...]}`` / ``{"mask": <mask>}`` (``data/README.md``). Decoded as
+                ``LoadSegmentationMasks`` decodes a record's ``region_prompts``.
             **fields: ``processing_baseline``, ``sar_units``.
 
         Returns:
             EarthMindBatch: A batch of one sample; ``meta[0]`` holds the image's ``crs``, ``transform`` and
             ``ori_shape``.
         """
-        samples = self.samples(image, [text], sensor, bands, date, window, history, system, task, **fields)
+        samples = self.samples(image, [text], sensor, bands, date, window, history, system, task,
+                               region_prompts=region_prompts, **fields)
         return EarthMindBatch.collate(samples, pad_index=self.pad_token_id)
 
     def samples(self, image=None, texts=('',), sensor=None, bands=None, date=None, window=None, history=(),
-                system=None, task=None, header_cache=None, handles=None, **fields):
+                system=None, task=None, header_cache=None, handles=None, region_prompts=None, **fields):
         """One sample dict (as :meth:`pack` makes them) per question about one image, read once.
 
         The arguments are those of :meth:`__call__`, with ``texts`` the questions; the samples share the pixels.
@@ -448,9 +483,21 @@ class EarthMindProcessor:
         """
         read = read_inference_image(image, sensor, bands, date, window, fields, self.bands_to_read(), header_cache,
                                     handles)
-        pixels = self.prepare_pixels(dict(read, record_id='input', index=0))
+        results = dict(read, record_id='input', index=0)
+        if region_prompts:
+            if read['img'] is None:
+                raise ValueError('region_prompts given without an image')
+            entries = [_region_prompt_entry(prompt) for prompt in region_prompts]
+            results['region_mask'] = decode_planes(entries, decode_region_prompt, *read['img'].shape[-2:],
+                                                   'region_prompts')
+        pixels = self.prepare_pixels(results)
         samples = []
         for text in texts:
+            questions = [question for question, _ in history] + [text]
+            found = sum(question.count(VP_TOKEN) for question in questions)
+            if found != len(region_prompts or ()):
+                raise ValueError(f'{found} {VP_TOKEN} in the questions but {len(region_prompts or ())} region_prompts; '
+                                 'they must match one to one, in order')
             turns = [turn for question, answer in history for turn in (dict(value=question), dict(value=answer))]
             turns.append(dict(value=text))
             for i, turn in enumerate(turns):
@@ -460,8 +507,12 @@ class EarthMindProcessor:
         return samples
 
     def decode(self, ids):
-        """Answer text of generated ids: special tokens dropped except ``[SEG]`` (it marks each mask's place)."""
-        return decode_answer(self.tokenizer, list(ids))
+        """Answer text of generated ids: special tokens dropped except ``[SEG]`` (it marks each mask's place) and the
+        box markup; with ``text_markers`` the text ends before the first stop word."""
+        text = decode_answer(self.tokenizer, list(ids))
+        for stop in self.stop_texts():
+            text = text.split(stop)[0]
+        return text
 
     def decode_prompt(self, ids):
         """Prompt text with each image token run shown as ``<image>``."""
@@ -494,7 +545,7 @@ class EarthMindProcessor:
     def to_dict(self):
         """The settings as saved in ``processor_config.json`` (every sensor spec included)."""
         return dict(template=dict(vars(self.template), stop_words=list(self.template.stop_words)),
-                    patch_size=self.patch_size, downsample_ratio=self.downsample_ratio, **self.tiling,
+                    text_markers=self.text_markers, patch_size=self.patch_size, downsample_ratio=self.downsample_ratio, **self.tiling,
                     max_length=self.max_length, group_fusion=self.group_fusion, date_fusion=self.date_fusion,
                     max_dates=self.max_dates, band_groups={s: [[n, m] for n, m in g] for s, g in
                                                            self.band_groups.items()},
@@ -530,6 +581,15 @@ class EarthMindProcessor:
             config.pop(key, None)
         kwargs = {k: v for k, v in kwargs.items() if k in ('trust_remote_code', 'revision', 'local_files_only')}
         return cls(AutoTokenizer.from_pretrained(folder, **kwargs), **config)
+
+
+def _region_prompt_entry(prompt):
+    """A record's region prompt entry for an inference region: a box, a bool array, or already an entry."""
+    if isinstance(prompt, dict):
+        return prompt
+    if hasattr(prompt, 'ndim') and prompt.ndim == 2:
+        return {'mask': encode_rle(prompt)}
+    return {'box': list(prompt)}
 
 
 def _name(results):

@@ -58,6 +58,10 @@ class ChatTemplate:
         return before, after
 
 
+INTERNVL2_5_SYSTEM = ('你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的'
+                      '多模态大语言模型。')
+INTERNVL2_SYSTEM = '你是由上海人工智能实验室联合商汤科技开发的书生多模态大模型，英文名叫InternVL, 是一个有用无害的人工智能助手。'
+
 TEMPLATES = {
     template.name: template
     for template in (
@@ -91,6 +95,62 @@ TEMPLATES = {
             separator='\n',
             stop_words=('<|end|>', '<|endoftext|>'),
             default_system='You are a helpful assistant.',
+        ),
+        # InternVL's own conversation formats ("MPT" style: role + message + separator), named as in the
+        # ``template`` field of InternVL-family config.json files, with InternVL's system message.
+        ChatTemplate(
+            name='internvl2_5',
+            system='<|im_start|>system\n{system}<|im_end|>\n',
+            user='<|im_start|>user\n{input}<|im_end|>\n',
+            assistant_prefix='<|im_start|>assistant\n',
+            assistant_suffix='<|im_end|>',
+            separator='\n',
+            stop_words=('<|im_end|>', '<|endoftext|>'),
+            default_system=INTERNVL2_5_SYSTEM,
+        ),
+        ChatTemplate(
+            name='phi3-chat',
+            system='<|system|>\n{system}<|end|>',
+            user='<|user|>\n{input}<|end|>',
+            assistant_prefix='<|assistant|>\n',
+            assistant_suffix='<|end|>',
+            separator='',
+            stop_words=('<|end|>', '<|endoftext|>'),
+            default_system=INTERNVL2_SYSTEM,
+        ),
+        # xtuner's prompt templates as Sa2VA and EarthMind train and predict with them (the ``template`` of their
+        # config.json), without a system block. EarthMind-4B and Sa2VA-4B use ``phi3_chat`` on InternVL2.5's Qwen2.5
+        # tokenizer, where its markers are plain text (processor ``text_markers=True``).
+        ChatTemplate(
+            name='sa2va_qwen_chat',
+            system='<|im_start|>system\n{system}<|im_end|>\n',
+            user='<|im_start|>user\n{input}<|im_end|>\n',
+            assistant_prefix='<|im_start|>assistant\n',
+            assistant_suffix='<|im_end|>',
+            separator='\n',
+            stop_words=('<|im_end|>', '<|endoftext|>'),
+            default_system='',
+        ),
+        ChatTemplate(
+            name='sa2va_phi3_chat',
+            system='<|system|>\n{system}<|end|>\n',
+            user='<|user|>\n{input}<|end|>\n',
+            assistant_prefix='<|assistant|>\n',
+            assistant_suffix='<|end|>',
+            separator='\n',
+            stop_words=('<|end|>', ),
+            default_system='',
+        ),
+        ChatTemplate(
+            name='sa2va_internlm2_chat',
+            system='<|im_start|>system\n{system}<|im_end|>\n',
+            user='<|im_start|>user\n{input}<|im_end|>\n',
+            assistant_prefix='<|im_start|>assistant\n',
+            assistant_suffix='<|im_end|>',
+            separator='\n',
+            stop_words=('<|im_end|>', ),
+            default_system='',
+            prefix='<s>',  # xtuner opens every sequence with the tokenizer's BOS where it has one
         ),
         ChatTemplate(
             name='llama3_chat',

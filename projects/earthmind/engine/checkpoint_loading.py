@@ -25,7 +25,7 @@ def load_test_checkpoint(model, path, logger=None, trust=False):
 
     An mmengine checkpoint must match the model exactly. A DeepSpeed folder (saved with
     ``exclude_frozen_parameters=True``) may lack frozen parameters only: those keep the
-    weights the config built (e.g. ``pretrained_internvl``). Only the folder's model states
+    weights the config built (e.g. ``pretrained``). Only the folder's model states
     file is read (weights and DeepSpeed's client state), not DeepSpeed's loader.
 
     Args:

@@ -29,7 +29,7 @@ def adapt_to_device(cfg):
 
     Without CUDA: gloo, fp32 with a plain ``OptimWrapper`` (mmengine's
     ``AmpOptimWrapper`` asserts a GPU), fp32 model weights (a bf16/fp16
-    ``torch_dtype`` of the model or its ``pretrained_internvl`` loader is
+    ``torch_dtype`` of the model or its ``pretrained`` checkpoint is
     dropped) and DDP without device ids. With CUDA
     the config is left as written (nccl, AMP where configured).
 
@@ -56,12 +56,12 @@ def adapt_to_device(cfg):
 
 
 def _fp32_weights(model_cfg):
-    """Drop a low-precision ``torch_dtype`` from the model and its InternVL loader: CPU runs keep fp32 weights."""
+    """Drop a low-precision ``torch_dtype`` from the model and its ``pretrained`` reader: CPU runs keep fp32 weights."""
     if not isinstance(model_cfg, dict):
         return
     holders = [model_cfg]
-    if isinstance(model_cfg.get('pretrained_internvl'), dict):
-        holders.append(model_cfg['pretrained_internvl'])
+    if isinstance(model_cfg.get('pretrained'), dict):
+        holders.append(model_cfg['pretrained'])
     dropped = set()
     for holder in holders:
         dtype = holder.get('torch_dtype')

@@ -66,6 +66,20 @@ def export_to_hf(cfg, checkpoint, save_path, max_shard_size='2GB', logger=None, 
     """
     model = build_model(cfg)
     load_test_checkpoint(model, checkpoint, logger=logger, trust=trust_checkpoint)
+    return save_hf_folder(model, save_path, max_shard_size)
+
+
+def save_hf_folder(model, save_path, max_shard_size='2GB'):
+    """Write a built (and loaded) training model as a Hugging Face folder, LoRA merged.
+
+    Args:
+        model (EarthMindModel): The model; its LoRA adapters are merged in place.
+        save_path (str): Output folder (created).
+        max_shard_size (str | int): Largest safetensors shard.
+
+    Returns:
+        EarthMindForConditionalGeneration: The exported model (eval mode).
+    """
     merge_lora(model)
     llm_files, llm_auto_map = llm_code_files(model.core.llm)
     os.makedirs(save_path, exist_ok=True)

@@ -79,8 +79,9 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
                 series ``[(date, img), ...]``; None for text only.
             text (str): The question.
             max_new_tokens (int | None): Generation limit (the exported default when None).
-            **inputs: ``sensor``, ``bands``, ``date``, ``window``, ``history``, ``system``,
-                ``processing_baseline``, ``sar_units``: see :meth:`EarthMindProcessor.__call__`.
+            **inputs: ``sensor``, ``bands``, ``date``, ``window``, ``history``, ``system``, ``region_prompts`` (one
+                box or mask per ``<vp>`` of the questions), ``processing_baseline``, ``sar_units``: see
+                :meth:`EarthMindProcessor.__call__`.
 
         Returns:
             dict: ``text``, ``boxes`` (``phrase``, ``box`` on the 0-1000 grid, ``box_pixels``), ``masks`` (one bool
@@ -88,9 +89,10 @@ class EarthMindForConditionalGeneration(PreTrainedModel):
             and ``size``.
         """
         batch = self.processor(image=image, text=text, **inputs).to(self.device)
-        stop_ids = self.processor.stop_token_ids(self.config.generation.get('stop_words'))
+        stop_words = self.config.generation.get('stop_words')
         pad_id = self.processor.pad_token_id
-        answer = self.core.generate(batch, stop_ids, pad_id,
-                                    max_new_tokens=max_new_tokens or self.config.generation['max_new_tokens'])[0]
+        answer = self.core.generate(batch, self.processor.stop_token_ids(stop_words), pad_id,
+                                    max_new_tokens=max_new_tokens or self.config.generation['max_new_tokens'],
+                                    text_stop=self.processor.text_stop(stop_words))[0]
         masks = self.core.answer_masks(batch, [answer], pad_id)[0]
         return self.processor.post_process(answer, batch.meta[0], masks)

@@ -26,15 +26,16 @@ class ScenePredictor:
     Args:
         core (EarthMindCore): The model core (eval mode, on its device).
         processor (EarthMindProcessor): The model's processor.
-        stop_token_ids (Sequence[int]): Generation stops at any of these.
+        stop_words (Sequence[str] | None): Generation stops at any of these (default: the chat template's).
         max_new_tokens (int): Generation limit.
         description (dict): What the model is (for the run manifest).
     """
 
-    def __init__(self, core, processor, stop_token_ids, max_new_tokens, description):
+    def __init__(self, core, processor, stop_words, max_new_tokens, description):
         self.core = core.eval()
         self.processor = processor
-        self.stop_token_ids = list(stop_token_ids)
+        self.stop_token_ids = processor.stop_token_ids(stop_words)
+        self.text_stop = processor.text_stop(stop_words)
         self.max_new_tokens = int(max_new_tokens)
         self.description = description
 
@@ -55,7 +56,7 @@ class ScenePredictor:
         model = AutoModel.from_pretrained(folder, trust_remote_code=True, torch_dtype=dtype).to(device).eval()
         generation = model.config.generation
         processor = model.processor
-        return cls(model.core, processor, processor.stop_token_ids(generation.get('stop_words')),
+        return cls(model.core, processor, generation.get('stop_words'),
                    max_new_tokens or generation['max_new_tokens'],
                    dict(kind='hf', path=osp.abspath(folder), files=_file_sizes(folder)))
 
@@ -76,7 +77,7 @@ class ScenePredictor:
         model.to(device=device, dtype=dtype)
         files = {osp.basename(checkpoint): os.path.getsize(checkpoint)} if osp.isfile(checkpoint) else \
             _file_sizes(checkpoint)
-        return cls(model.core, model.processor, model.stop_token_ids,
+        return cls(model.core, model.processor, model.stop_words,
                    max_new_tokens or model.generation_cfg['max_new_tokens'],
                    dict(kind='checkpoint', config=osp.abspath(config), path=osp.abspath(checkpoint), files=files))
 
@@ -91,7 +92,8 @@ class ScenePredictor:
         """
         pad = self.processor.pad_token_id
         batch = EarthMindBatch.collate(samples, pad_index=pad).to(self.device)
-        answers = self.core.generate(batch, self.stop_token_ids, pad, max_new_tokens=self.max_new_tokens)
+        answers = self.core.generate(batch, self.stop_token_ids, pad, max_new_tokens=self.max_new_tokens,
+                                     text_stop=self.text_stop)
         logits = self.core.answer_mask_logits(batch, answers, pad)
         results = []
         for answer, meta, sample_logits in zip(answers, batch.meta, logits):

@@ -11,8 +11,9 @@ Sensor detection, in order: STAC properties (platform, constellation, product le
 band names of a folder (file stems, or the part after the last ``_``), mapping or STAC
 assets that cover exactly one sensor's band list (all its bands present; a sensor whose
 bands are a strict subset of another candidate's loses, so B10 tells Sentinel-2 L1C from
-L2A); GDAL band descriptions of a multi-band file equal to a sensor's band list; a 3-band
-uint8 file without descriptions is an RGB product (sensor None).
+L2A); GDAL band descriptions of a multi-band file equal to a sensor's band list; a ``SENSOR``
+metadata tag naming a registered sensor; a 3-band uint8 file without descriptions is an RGB
+product (sensor None).
 """
 import datetime
 import json
@@ -296,6 +297,7 @@ def _raster_input(path, sensor, bands):
     with _open_raster(path) as dataset:
         count, dtype = dataset.count, dataset.dtypes[0]
         descriptions = tuple(dataset.descriptions)
+        tagged = {key.lower(): value for key, value in dataset.tags().items()}.get('sensor')
     described = all(descriptions) and len(descriptions) == count
     if sensor is None and bands is not None:
         raise ValueError(f'{path}: band names (--bands) need the sensor (--sensor)')
@@ -307,6 +309,8 @@ def _raster_input(path, sensor, bands):
         elif fits:
             raise ValueError(f'{path}: the band descriptions {list(descriptions)} fit several sensors '
                              f'({", ".join(fits)}); pass --sensor')
+    if sensor is None and tagged in SENSORS:
+        sensor = tagged  # a SENSOR=name metadata tag (the file says what it is)
     if sensor is None:
         if count == 3 and dtype == 'uint8' and not any(descriptions):
             return _Input(path, path, None, None, None, {})

@@ -234,13 +234,21 @@ class EarthMindCore(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- generation
     @torch.no_grad()
-    def generate(self, batch, stop_token_ids, pad_token_id, max_new_tokens=64):
+    def generate(self, batch, stop_token_ids, pad_token_id, max_new_tokens=64, text_stop=None):
         """Greedy answers to every sample's prompt (:meth:`EarthMindBatch.prompt_ids`).
 
         The prompts are re-padded on the left and decoded step by step through the LLM's own forward with its
         key-value cache (positions counted over the attended tokens, as Hugging Face's ``generate`` does), so every
         causal LM family decodes alike, including those whose remote ``generate`` cannot start from input
         embeddings under the pinned transformers (InternLM2).
+
+        Args:
+            batch (EarthMindBatch): The prompts.
+            stop_token_ids (Sequence[int]): Ids that end an answer (not kept).
+            pad_token_id (int): Id padding the prompts.
+            max_new_tokens (int): Longest answer.
+            text_stop (Callable | None): ``text_stop(answer_ids) -> bool`` ends an answer whose text holds a stop
+                word that is no single token (:meth:`EarthMindProcessor.text_stop`); those ids are kept.
 
         Returns:
             list[list[int]]: Per sample the new ids, ending before the first stop id.
@@ -262,6 +270,7 @@ class EarthMindCore(nn.Module):
                     finished[b] = token in stops
                     if not finished[b]:
                         answers[b].append(token)
+                        finished[b] = text_stop is not None and text_stop(answers[b])
             if all(finished):
                 break
             embeds = self.language_model.get_input_embeddings()(next_ids[:, None])

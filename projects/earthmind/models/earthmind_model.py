@@ -25,7 +25,7 @@ class EarthMindModel(BaseModel):
 
     Args:
         processor (dict | EarthMindProcessor): The processor config of the model base; the datasets use the same.
-        vision_encoder, llm, pretrained_internvl, fusion, grounding_head, select_layer, torch_dtype,
+        vision_encoder, llm, pretrained, fusion, grounding_head, select_layer, torch_dtype,
             freeze_vision_encoder, freeze_llm, freeze_projector, freeze_fusion, llm_lora, vision_lora,
             gradient_checkpointing: The parts and how they train (see :func:`build_core`).
         mask_loss (dict | nn.Module | None): Mask losses of the grounding head (default :class:`MaskLoss`).
@@ -43,7 +43,7 @@ class EarthMindModel(BaseModel):
     each sample, so the token loss equals that of the same samples unpacked.
     """
 
-    def __init__(self, processor, vision_encoder=None, llm=None, pretrained_internvl=None, fusion=None,
+    def __init__(self, processor, vision_encoder=None, llm=None, pretrained=None, fusion=None,
                  grounding_head=None, select_layer=-1, torch_dtype=None, freeze_vision_encoder=False, freeze_llm=False,
                  freeze_projector=False, freeze_fusion=False, llm_lora=None, vision_lora=None,
                  gradient_checkpointing=False, mask_loss=None, attention_prompt_loss=None, loss_reduction='token',
@@ -55,7 +55,7 @@ class EarthMindModel(BaseModel):
         self.loss_reduction = loss_reduction
         self.processor = build_processor(processor)
         self.core = build_core(
-            self.processor, vision_encoder, llm, pretrained_internvl, fusion, grounding_head, select_layer,
+            self.processor, vision_encoder, llm, pretrained, fusion, grounding_head, select_layer,
             torch_dtype, freeze_vision_encoder, freeze_llm, freeze_projector, freeze_fusion, llm_lora, vision_lora,
             gradient_checkpointing)
         if self.core.grounding_head is not None:
@@ -68,7 +68,9 @@ class EarthMindModel(BaseModel):
         unknown = sorted(set(cfg) - {'max_new_tokens', 'stop_words'})
         if unknown:
             raise ValueError(f'generation_cfg takes max_new_tokens and stop_words (greedy decoding), got {unknown}')
-        self.stop_token_ids = self.processor.stop_token_ids(cfg.pop('stop_words', None))
+        self.stop_words = cfg.pop('stop_words', None)
+        self.stop_token_ids = self.processor.stop_token_ids(self.stop_words)
+        self.text_stop = self.processor.text_stop(self.stop_words)
         self.generation_cfg = dict(max_new_tokens=int(cfg.get('max_new_tokens', 64)))
 
     @property
@@ -202,7 +204,7 @@ class EarthMindModel(BaseModel):
         if batch.is_packed:
             raise ValueError("mode='predict' needs an unpacked batch (earthmind_collate_fn), got packed rows")
         pad = self.processor.pad_token_id
-        answers = self.core.generate(batch, self.stop_token_ids, pad, **self.generation_cfg)
+        answers = self.core.generate(batch, self.stop_token_ids, pad, text_stop=self.text_stop, **self.generation_cfg)
         masks = self.core.answer_masks(batch, answers, pad) if self.core.grounding_head is not None else None
         results = []
         for b, (prompt, answer) in enumerate(zip(batch.prompt_ids(), answers)):

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 
 GRID = 1000
+# The markup of grounded answers; InternVL-family tokenizers hold these as special tokens, which answers keep.
+BOX_MARKUP_TOKENS = ('<ref>', '</ref>', '<box>', '</box>')
 _BOX = re.compile(r'<box>(.*?)</box>', re.S)
 _REF_BOX = re.compile(r'(?:<ref>(.*?)</ref>\s*)?<box>(.*?)</box>', re.S)
 _NUMBER = r'\s*(-?\d+(?:\.\d+)?)\s*'

@@ -23,10 +23,16 @@ import math
 from numbers import Real
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 # Pixels a polygon vertex may lie outside the image (annotation tools put border vertices at -0.5 or W + 0.5).
 BORDER_TOLERANCE = 1.0
+
+
+def _mask_utils():
+    # Imported on use: the processor (and so every exported model) imports this module for region prompts, and
+    # boxes need no pycocotools.
+    from pycocotools import mask as mask_utils
+    return mask_utils
 
 
 def _is_number(value):
@@ -60,7 +66,7 @@ def _rle_from_dict(rle, height, width):
     if isinstance(counts, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
         if sum(counts) != height * width:
             raise ValueError(f'uncompressed RLE runs add up to {sum(counts)} pixels, expected H*W = {height * width}')
-        return mask_utils.frPyObjects({'size': [height, width], 'counts': counts}, height, width)
+        return _mask_utils().frPyObjects({'size': [height, width], 'counts': counts}, height, width)
     raise ValueError('RLE "counts" must be a string (compressed) or a list of non-negative ints (uncompressed)')
 
 
@@ -80,6 +86,7 @@ def decode_mask(mask, height, width):
             (odd or non-finite coordinates, fewer than 3 points, outside the image) or
             an empty mask.
     """
+    mask_utils = _mask_utils()
     if isinstance(mask, dict):
         if set(mask) != {'size', 'counts'}:
             raise ValueError(f'an RLE mask must have exactly the keys "size" and "counts", got {sorted(mask)}')
@@ -153,7 +160,7 @@ def decode_region_prompt(prompt, height, width):
 
 def encode_rle(mask):
     """Compressed COCO RLE of a boolean ``[H, W]`` mask, JSON-ready (``counts`` as str)."""
-    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    rle = _mask_utils().encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
     return {'size': [int(v) for v in rle['size']], 'counts': rle['counts'].decode('ascii')}
 
 
@@ -163,5 +170,30 @@ def decode_rle(mask):
         rle = dict(mask)
         if isinstance(rle.get('counts'), str):
             rle['counts'] = rle['counts'].encode('ascii')
-        return mask_utils.decode(rle).astype(bool)
+        return _mask_utils().decode(rle).astype(bool)
     return np.asarray(mask, dtype=bool)
+
+
+def decode_planes(entries, decode, height, width, what):
+    """Decode a record's ``masks`` or ``region_prompts`` into one uint8 plane per entry.
+
+    Args:
+        entries (Sequence): The entries, in order.
+        decode (Callable): :func:`decode_mask` or :func:`decode_region_prompt`.
+        height (int): Image height in pixels.
+        width (int): Image width in pixels.
+        what (str): Names the entries in errors (``"record 'r1': region_prompts"``).
+
+    Returns:
+        np.ndarray: uint8 ``[len(entries), height, width]``.
+
+    Raises:
+        ValueError: Naming ``what`` and the entry that does not decode at the image's size.
+    """
+    planes = np.zeros((len(entries), height, width), dtype=np.uint8)
+    for i, entry in enumerate(entries):
+        try:
+            planes[i] = decode(entry, height, width)
+        except ValueError as err:
+            raise ValueError(f'{what}[{i}]: {err}') from err
+    return planes

@@ -4,6 +4,8 @@ The ids are always looked up in the tokenizer (``tokenizer.convert_tokens_to_ids
 never hard-coded: the processor adds the ones a tokenizer lacks (:func:`add_special_tokens`)
 and the model resizes its embeddings to match.
 """
+from projects.earthmind.structures.box_codec import BOX_MARKUP_TOKENS
+
 IMAGE_PLACEHOLDER = '<image>'
 IMG_START_TOKEN = '<img>'
 IMG_END_TOKEN = '</img>'
@@ -40,8 +42,10 @@ def add_special_tokens(tokenizer, tokens):
 
 
 def decode_answer(tokenizer, ids):
-    """Decode generated ids without special tokens, except ``[SEG]``: it marks where each predicted mask belongs."""
-    seg_id = tokenizer.get_vocab().get(SEG_TOKEN)
-    special = set(tokenizer.all_special_ids)
-    kept = [i for i in ids if i == seg_id or i not in special]
+    """Decode generated ids without special tokens, except ``[SEG]`` (it marks where each predicted mask belongs) and
+    the box markup ``<ref>``, ``</ref>``, ``<box>``, ``</box>`` (special tokens in InternVL-family tokenizers)."""
+    vocab = tokenizer.get_vocab()
+    answer_markup = {vocab[token] for token in (SEG_TOKEN, *BOX_MARKUP_TOKENS) if token in vocab}
+    special = set(tokenizer.all_special_ids) - answer_markup
+    kept = [i for i in ids if i not in special]
     return tokenizer.decode(kept, skip_special_tokens=False)

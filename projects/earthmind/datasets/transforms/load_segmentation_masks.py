@@ -1,10 +1,9 @@
 """Decode a record's segmentation masks and region prompts onto the loaded image grid."""
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from projects.earthmind.registry import TRANSFORMS
 
-from projects.earthmind.structures.mask_codec import decode_mask, decode_region_prompt
+from projects.earthmind.structures.mask_codec import decode_mask, decode_planes, decode_region_prompt
 
 
 @TRANSFORMS.register_module()
@@ -41,12 +40,5 @@ class LoadSegmentationMasks(BaseTransform):
             if img is None:
                 raise ValueError(f'{name}: "{key}" given but the record has no image (put LoadSegmentationMasks '
                                  'after the image loader)')
-            height, width = img.shape[-2:]
-            planes = np.zeros((len(entries), height, width), dtype=np.uint8)
-            for i, entry in enumerate(entries):
-                try:
-                    planes[i] = decode(entry, height, width)
-                except ValueError as err:
-                    raise ValueError(f'{name}: {key}[{i}]: {err}') from err
-            results[out_key] = planes
+            results[out_key] = decode_planes(entries, decode, *img.shape[-2:], f'{name}: {key}')
         return results

@@ -9,6 +9,7 @@ provided (tied weights count once); otherwise :class:`CheckpointMismatchError` l
 import dataclasses
 import inspect
 import json
+import os
 import os.path as osp
 
 import torch
@@ -19,6 +20,9 @@ from projects.earthmind.models.encoders.intern_vit import InternViT
 from projects.earthmind.models.encoders.projector import build_mlp_projector
 from projects.earthmind.models.language_models import build_causal_lm, resolve_dtype
 
+from .imported_checkpoint import (ImportedCheckpoint, checkpoint_added_tokens, internvl_processor_settings,
+                                  internvl_tiling_note, register_checkpoint_format)
+
 CONFIG_FILE = 'config.json'
 SINGLE_WEIGHTS_FILE = 'model.safetensors'
 INDEX_FILE = 'model.safetensors.index.json'
@@ -26,7 +30,6 @@ INDEX_FILE = 'model.safetensors.index.json'
 VISION_PREFIX = 'vision_model.'
 PROJECTOR_PREFIX = 'mlp1.'
 LLM_PREFIX = 'language_model.'
-
 
 
 class CheckpointMismatchError(ValueError):
@@ -125,17 +128,31 @@ def safetensors_files(folder):
             path = osp.join(folder, name)
             if not osp.isfile(path):
                 raise FileNotFoundError(f'Shard listed in {index_path} not found: {path}')
-            with safe_open(path, framework='pt') as f:
-                files[path] = set(f.keys())
+            files[path] = _shard_keys(path, sorted(k for k, shard in weight_map.items() if shard == name))
         absent = sorted(k for k, name in weight_map.items() if k not in files[osp.join(folder, name)])
         if absent:
             raise CheckpointMismatchError(f'{index_path} lists keys their shard does not hold: {absent}')
         return {k: osp.join(folder, name) for k, name in weight_map.items()}
     single = osp.join(folder, SINGLE_WEIGHTS_FILE)
     if not osp.isfile(single):
+        shards = sorted(name for name in os.listdir(folder) if name.endswith('.safetensors'))
+        if shards:
+            raise FileNotFoundError(f'{folder} holds safetensors shards ({", ".join(shards)}) but no {INDEX_FILE} '
+                                    'saying which weights each holds')
         raise FileNotFoundError(f'No {SINGLE_WEIGHTS_FILE} or {INDEX_FILE} in {folder}')
-    with safe_open(single, framework='pt') as f:
-        return {k: single for k in f.keys()}
+    return {k: single for k in _shard_keys(single)}
+
+
+def _shard_keys(path, expected=()):
+    """The weight names of a safetensors file; a damaged file (e.g. truncated) is named, with the first of the
+    ``expected`` keys the index assigns to it."""
+    try:
+        # safe_open checks the header against the file size, so a truncated file fails here.
+        with safe_open(path, framework='pt') as f:
+            return set(f.keys())
+    except Exception as err:  # safetensors raises its own error type (SafetensorError) for damaged files
+        holds = f' (it should hold {len(expected)} weights, e.g. {expected[0]!r})' if expected else ''
+        raise CheckpointMismatchError(f'{path} is not a readable safetensors file{holds}: {err}') from err
 
 
 def _shapes(key_files):
@@ -269,6 +286,36 @@ def load_internvl_checkpoint(folder, attn_implementation='sdpa', torch_dtype=Non
         parts = build_internvl_modules(config, attn_implementation, torch_dtype, drop_path_rate)
     load_weights(folder, {VISION_PREFIX: parts.vision_model, PROJECTOR_PREFIX: parts.projector, LLM_PREFIX: parts.llm})
     return parts
+
+
+@register_checkpoint_format('internvl')
+def read_internvl(path, attn_implementation='sdpa', torch_dtype=None, drop_path_rate=None, load_weights=True):
+    """Read an InternVL2/2.5 folder as the starting point of a model (``pretrained=dict(format='internvl', ...)``).
+
+    Args:
+        path (str): The folder.
+        attn_implementation (str): Attention kernel for the ViT and the LLM.
+        torch_dtype (torch.dtype | str | None): Parameter dtype.
+        drop_path_rate (float | None): Overrides the ViT's stochastic-depth rate.
+        load_weights (bool): False builds the parts from ``config.json`` alone (random weights; for size checks).
+
+    Returns:
+        ImportedCheckpoint: The parts, the processor settings of ``config.json`` and the tokenizer's added tokens.
+    """
+    _check_folder(path)
+    config_path = osp.join(path, CONFIG_FILE)
+    config = read_json(config_path)
+    if load_weights:
+        parts = load_internvl_checkpoint(path, attn_implementation, torch_dtype, drop_path_rate)
+    else:
+        parts = build_internvl_modules(config, attn_implementation, torch_dtype, drop_path_rate)
+    note = internvl_tiling_note(config)
+    return ImportedCheckpoint(
+        format='internvl', path=path, vision_model=parts.vision_model, projector=parts.projector, llm=parts.llm,
+        downsample_ratio=parts.downsample_ratio, select_layer=parts.select_layer,
+        processor_settings=internvl_processor_settings(config, config_path),
+        tokenizer_added_tokens=checkpoint_added_tokens(path),
+        notes=[note] if note else [])
 
 
 def load_intern_vit(folder, attn_implementation='sdpa', torch_dtype=None, drop_path_rate=None):
