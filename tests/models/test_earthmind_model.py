@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
@@ -296,3 +297,26 @@ def test_pretrained_internvl_keeps_checkpoint_rows_after_adding_tokens(tmp_path,
     model = EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5'),
                            pretrained=dict(pretrained, attn_implementation='eager'))
     assert model.core.vision_model.attn_implementation == 'eager'
+
+
+def test_an_internvl_folder_gives_the_logits_of_the_published_forward(tmp_path, tokenizer):
+    from tests.models.internvl_reference import InternVLReference
+    from transformers import AutoTokenizer
+    tokenizer.save_pretrained(tmp_path)
+    # InternVL's tokenizer holds its image tokens, with rows in the checkpoint's embedding.
+    published = AutoTokenizer.from_pretrained(str(tmp_path))
+    published.add_special_tokens({'additional_special_tokens': ['<img>', '</img>', '<IMG_CONTEXT>']})
+    published.save_pretrained(tmp_path)
+    vocab = len(published)
+    write_internvl_folder(tmp_path, internvl_tensors(vocab_size=vocab), internvl_config(vocab_size=vocab))
+    model = EarthMindModel(processor=tiny_processor(str(tmp_path), template='internvl2_5'),
+                           pretrained=dict(format='internvl', path=str(tmp_path), attn_implementation='eager')).eval()
+    assert '<IMG_CONTEXT>' not in model.core.import_report['new_tokens']
+    image = (np.random.default_rng(0).random((3, 70, 120)) * 255).astype(np.uint8)
+    batch = model.processor(image=image, text='Which land-cover class is shown?')
+    with torch.no_grad():
+        ours = model.core(batch).logits
+    theirs = InternVLReference(str(tmp_path)).logits(batch.input_ids, model.processor.token_id('<IMG_CONTEXT>'),
+                                                     pixel_values=batch.pixel_values.float())
+    # The processor's added tokens are new rows past the checkpoint's vocabulary.
+    torch.testing.assert_close(ours[..., :theirs.shape[-1]], theirs, atol=1e-4, rtol=1e-4)
