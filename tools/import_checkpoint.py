@@ -17,7 +17,6 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from projects.earthmind.engine.config_file import load_config  # noqa: E402
 from projects.earthmind.engine.config_options import ConfigOptions  # noqa: E402
-from projects.earthmind.engine.launch_config import adapt_to_device  # noqa: E402
 from projects.earthmind.engine.stack_compat import apply_stack_patches  # noqa: E402
 from projects.earthmind.hf.export import build_model, save_hf_folder  # noqa: E402
 from projects.earthmind.models.checkpoints.imported_weights import format_import_report  # noqa: E402
@@ -53,8 +52,6 @@ def main(argv=None):
                                                      if v is not None})
     if args.path is not None:
         cfg.model.processor.tokenizer = args.path
-    # Imported weights are kept as the checkpoint holds them on a GPU machine; fp32 without one.
-    adapt_to_device(cfg)
     source = f'{cfg.model.pretrained["format"]} checkpoint {cfg.model.pretrained["path"]}'
     try:
         model = build_model(cfg)
