@@ -18,14 +18,16 @@ def _exit_on_sigterm(signum, frame):
 def prepare_environment():
     """Create the demo's temporary folder and set the environment for an offline Gradio server.
 
-    Sets ``GRADIO_TEMP_DIR`` to the new folder, ``GRADIO_ANALYTICS_ENABLED=False`` (no analytics or version check)
-    and ``HF_HUB_OFFLINE=1``; registers the folder's removal at exit.
+    Sets ``GRADIO_TEMP_DIR`` and the process's temporary directory (``tempfile.tempdir``: Gradio's client and any
+    library writing temporary files) to the new folder, ``GRADIO_ANALYTICS_ENABLED=False`` (no analytics or version
+    check) and ``HF_HUB_OFFLINE=1``; registers the folder's removal at exit.
 
     Returns:
         str: The temporary folder.
     """
     folder = tempfile.mkdtemp(prefix='earthmind_demo_')
     os.environ['GRADIO_TEMP_DIR'] = folder
+    tempfile.tempdir = folder
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
     os.environ['HF_HUB_OFFLINE'] = '1'
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
