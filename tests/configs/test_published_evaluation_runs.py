@@ -1,6 +1,7 @@
-"""The configs that evaluate published checkpoints run through ``tools/test.py`` without ``--checkpoint``: the model
-imports the folder its ``model.pretrained`` names (here tiny stand-ins in the published layouts, at the configs'
-paths), answers the test records and writes metrics that say which folder was evaluated."""
+"""A config that evaluates a published checkpoint runs through ``tools/test.py`` without ``--checkpoint``: the model
+imports the folder its ``model.pretrained`` names (here a tiny stand-in of EarthMind-4B in the published layout, at
+the config's path), answers the test records and writes metrics that say which folder was evaluated. The EarthDial
+configs build on their stand-in in ``test_published_earthdial_configs.py``; the tool's path is the same."""
 import json
 import os
 import os.path as osp
@@ -9,13 +10,11 @@ import sys
 
 import pytest
 
-from tests.models.checkpoint_standins.earthdial_folder import write_earthdial_folder
 from tests.models.checkpoint_standins.sa2va_folder import write_sa2va_standin
 
 from .standins import REPO_ROOT, _link_images, tiny_sam2_settings
 
 EARTHMIND_CLS = osp.join(REPO_ROOT, 'configs', 'earthmind', 'earthmind_4b_published_test_cls.py')
-EARTHDIAL_RGB_CLS = osp.join(REPO_ROOT, 'configs', 'earthdial', 'earthdial_4b_published_test_rgb_cls.py')
 RECORDS = 3
 SAMPLE_CLASSES = ['water', 'forest', 'desert', 'urban']
 
@@ -57,13 +56,3 @@ def test_published_earthmind_4b_is_evaluated_from_its_folder(tmp_path, sample_di
     assert metrics['pretrained'] == dict(format='sa2va', path='pretrained/EarthMind-4B')
     assert 0 <= metrics['metrics']['classification/accuracy'] <= 1
     assert 'imported sa2va checkpoint pretrained/EarthMind-4B' in stdout
-
-
-@pytest.mark.slow
-def test_published_earthdial_rgb_is_evaluated_from_its_folder(tmp_path, sample_dir):
-    write_earthdial_folder(str(tmp_path / 'pretrained' / 'EarthDial_4B_RGB'))
-    _records(sample_dir, str(tmp_path / 'data' / 'aid'), 'aid_test.json')
-    metrics, _ = _test_tool(EARTHDIAL_RGB_CLS, str(tmp_path), ['model.processor.tile_size=56',
-                                                               'model.torch_dtype=None'])
-    assert metrics['pretrained'] == dict(format='earthdial', path='pretrained/EarthDial_4B_RGB')
-    assert 0 <= metrics['metrics']['classification/accuracy'] <= 1
