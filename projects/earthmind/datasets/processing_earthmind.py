@@ -98,9 +98,9 @@ class EarthMindProcessor:
             it was trained with).
     """
 
-    def __init__(self, tokenizer, template='qwen2_chat', text_markers=False, tile_size=448, patch_size=14, downsample_ratio=0.5,
-                 min_tiles=1, max_tiles=6, use_thumbnail=True, max_length=4096, group_fusion='mean',
-                 date_fusion='concat', max_dates=1, band_groups=None, bands=None, band_stats=None,
+    def __init__(self, tokenizer, template='qwen2_chat', text_markers=False, tile_size=448, patch_size=14,
+                 downsample_ratio=0.5, min_tiles=1, max_tiles=6, use_thumbnail=True, max_length=4096,
+                 group_fusion='mean', date_fusion='concat', max_dates=1, band_groups=None, bands=None, band_stats=None,
                  band_group_vocab=None, rgb_mean=IMAGENET_MEAN, rgb_std=IMAGENET_STD, sensor_tokens=True,
                  task_tokens=False, grounding=None, sensors=None):
         for fields in sensors or ():
@@ -545,7 +545,8 @@ class EarthMindProcessor:
     def to_dict(self):
         """The settings as saved in ``processor_config.json`` (every sensor spec included)."""
         return dict(template=dict(vars(self.template), stop_words=list(self.template.stop_words)),
-                    text_markers=self.text_markers, patch_size=self.patch_size, downsample_ratio=self.downsample_ratio, **self.tiling,
+                    text_markers=self.text_markers, patch_size=self.patch_size,
+                    downsample_ratio=self.downsample_ratio, **self.tiling,
                     max_length=self.max_length, group_fusion=self.group_fusion, date_fusion=self.date_fusion,
                     max_dates=self.max_dates, band_groups={s: [[n, m] for n, m in g] for s, g in
                                                            self.band_groups.items()},

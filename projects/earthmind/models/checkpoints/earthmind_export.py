@@ -18,14 +18,15 @@ from projects.earthmind.models.encoders.projector import build_mlp_projector
 from projects.earthmind.models.language_models import build_causal_lm, resolve_dtype
 
 from .imported_checkpoint import ImportedCheckpoint, checkpoint_added_tokens, register_checkpoint_format
-from .internvl import CONFIG_FILE, CheckpointMismatchError, _check_folder, read_json, safetensors_files
+from .internvl import (CONFIG_FILE, CheckpointMismatchError, _check_folder, check_keys_routed, read_json,
+                       safetensors_files)
 from .internvl import load_weights as load_folder_weights
 
 PROCESSOR_FILE = 'processor_config.json'
 CORE_PREFIX = 'core.'
 # Processor fields the exported model's weights depend on.
-FIXED_PROCESSOR_FIELDS = ('template', 'text_markers', 'tile_size', 'patch_size', 'downsample_ratio', 'group_fusion', 'date_fusion',
-                          'max_dates', 'band_group_vocab')
+FIXED_PROCESSOR_FIELDS = ('template', 'text_markers', 'tile_size', 'patch_size', 'downsample_ratio', 'group_fusion',
+                          'date_fusion', 'max_dates', 'band_group_vocab')
 
 
 def _prefixed_state(key_files, prefix):
@@ -86,11 +87,9 @@ def read_earthmind_export(path, attn_implementation=None, torch_dtype=None, drop
     fusion_state = grounding_state = None
     if load_weights:
         key_files = safetensors_files(path)
-        parts = ('vision_model.', 'mlp1.', 'language_model.', 'fusion.', 'grounding_head.')
-        unrouted = sorted(k for k in key_files if not k.startswith(tuple(CORE_PREFIX + p for p in parts)))
-        if unrouted:
-            raise CheckpointMismatchError(f'Checkpoint {path} does not match the model:\nunexpected keys '
-                                          f'({len(unrouted)}): {unrouted}')
+        parts = tuple(CORE_PREFIX + p for p in ('vision_model.', 'mlp1.', 'language_model.', 'fusion.',
+                                                 'grounding_head.'))
+        check_keys_routed(path, key_files, lambda key: key.startswith(parts))
         load_folder_weights(path, {CORE_PREFIX + 'vision_model.': vision_model, CORE_PREFIX + 'mlp1.': projector,
                                    CORE_PREFIX + 'language_model.': llm}, skip_unrouted=True)
         fusion_state = _prefixed_state(key_files, CORE_PREFIX + 'fusion.')

@@ -109,8 +109,8 @@ def internvl_tiling_note(config):
     fields = ('min_dynamic_patch', 'max_dynamic_patch', 'use_thumbnail')
     if not any(name in config for name in fields):
         return None
-    return ('the checkpoint was trained with ' + ', '.join(f'{name}={config[name]}' for name in fields if name in config)
-            + ' (processor min_tiles, max_tiles, use_thumbnail)')
+    trained = ', '.join(f'{name}={config[name]}' for name in fields if name in config)
+    return f'the checkpoint was trained with {trained} (processor min_tiles, max_tiles, use_thumbnail)'
 
 
 def checkpoint_added_tokens(folder):
@@ -119,12 +119,9 @@ def checkpoint_added_tokens(folder):
     return dict(AutoTokenizer.from_pretrained(folder).get_added_vocab())
 
 
-def markers_are_text(folder, template):
-    """Whether the chat template's markers (end of turn, stop words) are plain text for ``folder``'s tokenizer,
+def markers_are_text(vocab, template):
+    """Whether the chat template's markers (end of turn, stop words) are plain text for a tokenizer's ``vocab``,
     as for xtuner's ``phi3_chat`` on a Qwen2.5 tokenizer: the processor then needs ``text_markers=True``."""
-    from transformers import AutoTokenizer
-
     from projects.earthmind.datasets.templates import get_template
     template = get_template(template)
-    vocab = AutoTokenizer.from_pretrained(folder).get_vocab()
     return any(marker not in vocab for marker in (template.assistant_suffix, *template.stop_words))

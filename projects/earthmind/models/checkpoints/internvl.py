@@ -143,6 +143,19 @@ def safetensors_files(folder):
     return {k: single for k in _shard_keys(single)}
 
 
+def check_keys_routed(folder, key_files, accepted, layout='the model'):
+    """Every weight name of the folder must be one ``accepted(key)`` takes (before anything is loaded).
+
+    Raises:
+        CheckpointMismatchError: Listing the other keys and the files holding them.
+    """
+    unexpected = sorted(key for key in key_files if not accepted(key))
+    if unexpected:
+        files = sorted({key_files[key] for key in unexpected})
+        raise CheckpointMismatchError(f'Checkpoint {folder} does not match {layout}:\nunexpected keys '
+                                      f'({len(unexpected)}): {unexpected} (in {files})')
+
+
 def _shard_keys(path, expected=()):
     """The weight names of a safetensors file; a damaged file (e.g. truncated) is named, with the first of the
     ``expected`` keys the index assigns to it."""

@@ -24,12 +24,13 @@ import os.path as osp
 import re
 
 from safetensors import safe_open
+from transformers import AutoTokenizer
 from transformers.modeling_utils import no_init_weights
 
-from .imported_checkpoint import (ImportedCheckpoint, checkpoint_added_tokens, markers_are_text,
-                                  register_checkpoint_format)
+from .imported_checkpoint import ImportedCheckpoint, markers_are_text, register_checkpoint_format
 from .internvl import (CONFIG_FILE, LLM_PREFIX, PROJECTOR_PREFIX, VISION_PREFIX, CheckpointMismatchError,
-                       _check_folder, build_internvl_modules, load_weights, read_json, safetensors_files)
+                       _check_folder, build_internvl_modules, check_keys_routed, load_weights, read_json,
+                       safetensors_files)
 
 SA2VA_ARCHITECTURE = 'Sa2VAChatModel'
 SAM2_PREFIX = 'grounding_encoder.sam2_model.'
@@ -107,7 +108,8 @@ def read_sa2va(path, attn_implementation='sdpa', torch_dtype=None, drop_path_rat
     _check_sa2va_config(config, config_path)
     vision = config['vision_config']
     template = SA2VA_TEMPLATES[config['template']]
-    settings = dict(template=template, text_markers=markers_are_text(path, template),
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    settings = dict(template=template, text_markers=markers_are_text(tokenizer.get_vocab(), template),
                     tile_size=config.get('force_image_size') or vision.get('image_size'),
                     patch_size=vision.get('patch_size'), downsample_ratio=config.get('downsample_ratio', 0.5))
     tiling = ', '.join(f'{name}={config[name]}' for name in ('min_dynamic_patch', 'max_dynamic_patch',
@@ -124,19 +126,16 @@ def read_sa2va(path, attn_implementation='sdpa', torch_dtype=None, drop_path_rat
         'alone, one mask (output token 0), no object gating: mask logits differ',
     ]
     llm_config = config['llm_config']
-    added = checkpoint_added_tokens(path)
+    added = dict(tokenizer.get_added_vocab())
     _check_tokenizer(path, added, llm_config['vocab_size'], config_path)
     if not load_weights:
         parts = build_internvl_modules(config, attn_implementation, torch_dtype, drop_path_rate)
         grounding_state = None
     else:
         key_files = safetensors_files(path)
-        unexpected = sorted(k for k in key_files if not k.startswith((VISION_PREFIX, PROJECTOR_PREFIX, LLM_PREFIX,
-                                                                        SAM2_PREFIX)) and k != LOCAL_QUERY_KEY
-                            and not _PROJECTION_KEY.match(k))
-        if unexpected:
-            raise CheckpointMismatchError(f'Checkpoint {path} does not match the Sa2VA layout: unexpected keys '
-                                          f'({len(unexpected)}): {unexpected} (in {sorted({key_files[k] for k in unexpected})})')
+        prefixes = (VISION_PREFIX, PROJECTOR_PREFIX, LLM_PREFIX, SAM2_PREFIX)
+        check_keys_routed(path, key_files, lambda key: key.startswith(prefixes) or key == LOCAL_QUERY_KEY
+                          or bool(_PROJECTION_KEY.match(key)), layout='the Sa2VA layout')
         projection = sorted(k for k in key_files if _PROJECTION_KEY.match(k))
         wanted = [f'{PROJECTION_PREFIX}{i}.{p}' for i in (0, 2) for p in ('weight', 'bias')]
         missing = [k for k in wanted if k not in key_files] + \
